@@ -1,0 +1,81 @@
+"""Run the evaluation set through our pipeline (and optionally the baseline), report, gate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from eval.dataset import DEFAULT_SET, EvalSet, load_items, locate_evidence, read_documents
+from eval.report import per_type_table, summary_table, write_report
+from eval.scoring import ItemResult, score_item, summarize_by_type
+from eval.systems import System, baseline, ours
+from qa.config import Config
+
+THRESHOLDS = Path(__file__).with_name("thresholds.toml")
+
+
+def run_system(name: str, system: System, evalset: EvalSet) -> list[ItemResult]:
+    from rich.progress import Progress
+
+    results = []
+    with Progress() as bar:
+        task = bar.add_task(f"{name}", total=len(evalset.items))
+        for item in evalset.items:
+            results.append(score_item(item, evalset.spans[item.id], system(item)))
+            bar.advance(task)
+    return results
+
+
+def check_thresholds(summary: Mapping[str, Any], path: Path = THRESHOLDS) -> list[str]:
+    """Descriptions of every metric outside its threshold (empty when all pass)."""
+    limits = tomllib.loads(path.read_text())
+    failures = []
+    for key, minimum in limits.get("min", {}).items():
+        value = summary.get(key)
+        if value is None or value < minimum:
+            failures.append(f"{key} = {value} < {minimum}")
+    for key, maximum in limits.get("max", {}).items():
+        value = summary.get(key)
+        if value is not None and value > maximum:
+            failures.append(f"{key} = {value} > {maximum}")
+    return failures
+
+
+def evaluate(
+    config: Config,
+    *,
+    with_baseline: bool = False,
+    limit: int | None = None,
+    report_dir: Path = Path("reports"),
+    items_path: Path = DEFAULT_SET,
+) -> tuple[dict[str, Any], list[str], Path]:
+    documents = read_documents(config.seeds_dir)
+    items = load_items(items_path)[:limit] if limit else load_items(items_path)
+    evalset = locate_evidence(items, documents)
+    results = {"ours": run_system("ours", ours(config), evalset)}
+    if with_baseline:
+        results["baseline"] = run_system("baseline", baseline(config, documents), evalset)
+    tables = {name: summarize_by_type(r) for name, r in results.items()}
+    failures = check_thresholds(tables["ours"]["all"])
+    path = write_report(report_dir, tables, results, failures)
+    return tables, failures, path
+
+
+def run_cli(args: argparse.Namespace, config: Config) -> int:
+    tables, failures, path = evaluate(
+        config,
+        with_baseline=args.baseline,
+        limit=args.limit,
+        report_dir=Path(args.report_dir),
+    )
+    print(summary_table(tables))
+    print()
+    print(per_type_table(tables))
+    print(f"\nreport: {path}")
+    for failure in failures:
+        print(f"THRESHOLD FAILED: {failure}", file=sys.stderr)
+    return 1 if (failures and args.check) else 0

@@ -1,0 +1,112 @@
+"""Score predictions against the evaluation set and aggregate them per question type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from statistics import mean
+from typing import Any
+
+from eval.dataset import TYPES, EvalItem, EvidenceSpan
+from eval.metrics import (
+    best,
+    citation_precision,
+    citation_recall,
+    contains,
+    exact_match,
+    percentile,
+    retrieval_rank,
+    token_f1,
+)
+from eval.systems import Prediction
+
+
+@dataclass
+class ItemResult:
+    """One question's outcome; ``correct`` is the headline: right answer, or right abstention."""
+
+    id: str
+    type: str
+    question: str
+    prediction: str
+    answerable: bool
+    abstained: bool
+    correct: bool
+    exact_match: float
+    f1: float
+    contained: float
+    citation_recall: float | None
+    citation_precision: float | None
+    cited_chars: float | None
+    retrieval_rank: int | None
+    seconds: float
+    first_token: float
+    rewritten: str | None
+    raw: str = ""
+    checks: list[dict] = field(default_factory=list)
+
+
+def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Prediction) -> ItemResult:
+    answered = item.answerable and not pred.abstained
+    contained = best(contains, pred.text, item.answers) if answered else 0.0
+    return ItemResult(
+        id=item.id,
+        type=item.type,
+        question=item.question,
+        prediction=pred.text,
+        answerable=item.answerable,
+        abstained=pred.abstained,
+        correct=bool(contained) if item.answerable else pred.abstained,
+        exact_match=best(exact_match, pred.text, item.answers) if answered else 0.0,
+        f1=best(token_f1, pred.text, item.answers) if answered else 0.0,
+        contained=contained,
+        citation_recall=citation_recall(pred.citations, evidence) if answered else None,
+        citation_precision=citation_precision(pred.citations, evidence) if answered else None,
+        cited_chars=mean(e - s for _, s, e in pred.citations) if pred.citations else None,
+        retrieval_rank=retrieval_rank(pred.retrieved, evidence) if item.answerable else None,
+        seconds=pred.seconds,
+        first_token=pred.first_token,
+        rewritten=pred.rewritten,
+        raw=pred.raw,
+        checks=pred.checks,
+    )
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return mean(present) if present else None
+
+
+def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
+    """Headline metrics over ``results`` (None where a metric has no applicable items)."""
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+    ranks = [r.retrieval_rank for r in answerable]
+    return {
+        "n": len(results),
+        "correct": _mean([float(r.correct) for r in results]),
+        "answerable_correct": _mean([float(r.correct) for r in answerable]),
+        "exact_match": _mean([r.exact_match for r in answerable]),
+        "f1": _mean([r.f1 for r in answerable]),
+        "false_abstention_rate": _mean([float(r.abstained) for r in answerable]),
+        "unanswerable_abstained": _mean([float(r.abstained) for r in unanswerable]),
+        "citation_recall": _mean([r.citation_recall for r in answerable]),
+        "citation_precision": _mean([r.citation_precision for r in answerable]),
+        "mean_cited_span_chars": _mean([r.cited_chars for r in results]),
+        "retrieval_hit_rate": _mean([float(k is not None) for k in ranks]),
+        "retrieval_mrr": _mean([1 / k if k else 0.0 for k in ranks]),
+        "latency_p50": percentile([r.seconds for r in results], 50),
+        "latency_p95": percentile([r.seconds for r in results], 95),
+        "first_token_p50": percentile([r.first_token for r in results], 50),
+    }
+
+
+def summarize_by_type(results: Sequence[ItemResult]) -> dict[str, dict[str, Any]]:
+    table = {t: summarize([r for r in results if r.type == t]) for t in TYPES}
+    table = {t: row for t, row in table.items() if row["n"]}
+    table["all"] = summarize(results)
+    return table
+
+
+def as_dicts(results: Sequence[ItemResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

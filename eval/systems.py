@@ -1,0 +1,117 @@
+"""The systems under evaluation, each turned into ``EvalItem -> Prediction``.
+
+``ours`` calls the same pipeline ``ask()`` uses. ``baseline`` is an out-of-the-box
+LlamaIndex ``CitationQueryEngine``: default settings, the same LLM object (with its
+correct chat template), the same embedding model, its own Chroma collection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from eval.dataset import EvalItem
+from qa.citations import ABSTAIN_SIGNAL
+from qa.config import Config
+
+Span = tuple[str, int, int]
+
+
+@dataclass
+class Prediction:
+    text: str
+    abstained: bool
+    citations: list[Span] = field(default_factory=list)
+    retrieved: list[Span] = field(default_factory=list)
+    seconds: float = 0.0
+    first_token: float = 0.0
+    rewritten: str | None = None
+    raw: str = ""
+    checks: list[dict] = field(default_factory=list)
+
+
+System = Callable[[EvalItem], Prediction]
+
+
+def ours(config: Config) -> System:
+    """Our pipeline, exactly as ``qa.ask`` runs it."""
+    from qa.pipeline import get_pipeline
+
+    pipeline = get_pipeline(config)
+
+    def answer(item: EvalItem) -> Prediction:
+        started = time.perf_counter()
+        result = pipeline.ask(item.question, history=list(item.history))
+        seconds = time.perf_counter() - started
+        return Prediction(
+            text=result.text,
+            abstained=result.abstained,
+            citations=[(c.doc, c.start, c.end) for c in result.citations],
+            retrieved=[(p.doc, p.start, p.end) for p in result.passages],
+            seconds=seconds,
+            first_token=result.timings.get("first_token", seconds),
+            rewritten=result.rewritten_question,
+            raw=result.raw_text,
+            checks=[asdict(c) for c in result.checks],
+        )
+
+    return answer
+
+
+def baseline(config: Config, documents: dict[str, str]) -> System:
+    """LlamaIndex's ``CitationQueryEngine`` with default settings over the same documents."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
+    from llama_index.core.query_engine import CitationQueryEngine
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from index.embed import load_embedder
+    from qa.pipeline import get_pipeline
+
+    llm = get_pipeline(config).llm  # the same model object, same chat template
+    embedder = load_embedder(config.embed_model)
+    client = chromadb.PersistentClient(
+        path=str(config.store_dir.with_name(config.store_dir.name + "-baseline")),
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+    with contextlib.suppress(Exception):  # first run: nothing to delete
+        client.delete_collection("baseline")
+    collection = client.get_or_create_collection("baseline", embedding_function=None)
+    storage = StorageContext.from_defaults(
+        vector_store=ChromaVectorStore(chroma_collection=collection)
+    )
+    docs = SimpleDirectoryReader(str(config.seeds_dir), required_exts=[".txt", ".md"]).load_data()
+    index = VectorStoreIndex.from_documents(docs, storage_context=storage, embed_model=embedder)
+    engine = CitationQueryEngine.from_args(index, llm=llm)
+
+    def locate(text: str) -> Span | None:
+        body = text.split(":\n", 1)[1] if text.startswith("Source ") else text
+        for name, source in documents.items():
+            start = source.find(body.strip())
+            if start >= 0:
+                return (name, start, start + len(body.strip()))
+        return None
+
+    def answer(item: EvalItem) -> Prediction:
+        # The baseline has no conversation support: follow-ups go in as they are.
+        started = time.perf_counter()
+        response = engine.query(item.question)
+        seconds = time.perf_counter() - started
+        text = str(response.response or "")
+        sources = [locate(n.node.get_content()) for n in response.source_nodes]
+        cited_numbers = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+        citations = [s for i, s in enumerate(sources, 1) if s is not None and i in cited_numbers]
+        return Prediction(
+            text=text,
+            abstained=bool(ABSTAIN_SIGNAL.search(text)) or not text.strip(),
+            citations=citations,
+            retrieved=[s for s in sources if s is not None],
+            seconds=seconds,
+            first_token=seconds,
+        )
+
+    return answer

@@ -1,0 +1,101 @@
+"""All settings in one place.
+
+Every knob the pipeline, the ingester, the CLI and the UI read lives on :class:`Config`.
+Defaults suit a 2-core laptop; each field can be overridden by an environment variable
+(``QA_<FIELD>`` in upper case) or by passing keyword arguments / CLI flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qa-chat"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings for ingestion, retrieval, generation and verification."""
+
+    # --- where things live -------------------------------------------------------
+    seeds_dir: Path = Path("seeds")
+    store_dir: Path = Path(".qa")
+    model_cache_dir: Path = field(default_factory=_default_cache_dir)
+    collection: str = "passages"
+
+    # --- models ------------------------------------------------------------------
+    # "default" (Qwen2.5-Coder-1.5B), "fast" (Qwen2.5-Coder-0.5B) or a path to a .gguf file.
+    model: str = "default"
+    # Optional expected SHA-256 for a user-supplied GGUF path.
+    model_sha256: str = ""
+    # OpenAI-compatible server (Ollama, vLLM, llama.cpp server, OpenAI): used when set.
+    openai_base_url: str = ""
+    openai_model: str = ""
+    openai_api_key: str = "not-needed"
+    embed_model: str = "all-MiniLM-L6-v2"
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0 = let llama.cpp decide
+    max_new_tokens: int = 160
+    temperature: float = 0.0
+
+    # --- chunking ------------------------------------------------------------------
+    passage_max_chars: int = 420
+
+    # --- retrieval -------------------------------------------------------------------
+    top_k: int = 4
+    # When the whole corpus fits in this many characters, every passage goes into the
+    # prompt in document order: the prompt prefix then never changes and llama.cpp
+    # reuses its KV cache, so only the question has to be read per request.
+    context_char_budget: int = 7000
+
+    # --- verification and abstention (calibrated on eval/qa_set.jsonl, see README) -----
+    support_threshold: float = 0.5
+    min_qa_similarity: float = 0.0
+    min_retrieval_score: float = 0.18
+
+    # --- input limits --------------------------------------------------------------
+    max_question_chars: int = 2000
+    history_turns: int = 3
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Config:
+        """Build a config from ``QA_*`` environment variables, then apply ``overrides``.
+
+        Overrides whose value is ``None`` are ignored so CLI flags can be passed through
+        unconditionally.
+        """
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"QA_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _coerce(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("seeds_dir", "store_dir", "model_cache_dir"):
+            if key in values:
+                values[key] = Path(values[key])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def uses_openai_server(self) -> bool:
+        return bool(self.openai_base_url)
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    if name == "int":
+        return int(raw)
+    if name == "float":
+        return float(raw)
+    if name == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw

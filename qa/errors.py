@@ -1,0 +1,45 @@
+"""Errors a user can act on.
+
+Each exception's message is one line that says what went wrong and what to do about it;
+the CLI prints it and exits non-zero, the UI shows it in the chat.
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class for every error this project raises on purpose."""
+
+    exit_code = 2
+
+
+class InvalidQuestionError(QAError, ValueError):
+    """The question is empty, too long or not text."""
+
+
+class SeedsNotFoundError(QAError, FileNotFoundError):
+    """The documents directory does not exist or holds no readable documents."""
+
+
+class IndexMissingError(QAError):
+    """No passages have been ingested yet."""
+
+
+class IndexCorruptError(QAError):
+    """The store on disk cannot be read."""
+
+
+class EmbeddingMismatchError(QAError):
+    """The store was written with a different embedding model than the one configured."""
+
+
+class IndexBusyError(QAError):
+    """Another process holds the store's write lock."""
+
+
+class ModelIntegrityError(QAError):
+    """A model file is missing, truncated or not the file we expect."""
+
+
+class LLMError(QAError):
+    """The language model (local or server) failed to answer."""

@@ -1,0 +1,78 @@
+"""The typed results that ``ask()`` returns and every interface (CLI, UI, eval) shares."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A few consecutive sentences of one document, with offsets into the original file.
+
+    ``text == original_file_text[start:end]`` always holds; ``sentences`` are the
+    absolute ``(start, end)`` offsets of each sentence inside it.
+    """
+
+    id: str
+    doc: str
+    start: int
+    end: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+    position: int = 0
+    score: float = 0.0
+
+    def sentence_texts(self) -> list[tuple[int, int, str]]:
+        """Each sentence as ``(start, end, text)`` with absolute offsets."""
+        return [(s, e, self.text[s - self.start : e - self.start]) for s, e in self.sentences]
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source: the exact span of a passage that supports part of the answer."""
+
+    number: int
+    passage_id: str
+    doc: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """Why one answer sentence was kept or dropped (for debugging and calibration)."""
+
+    claim: str
+    kept: bool
+    score: float = 0.0
+    qa_similarity: float = 0.0
+    reattached: bool = False
+
+
+@dataclass
+class Answer:
+    """What ``ask()`` returns: the answer text with inline ``[n]`` markers and its sources."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    abstained: bool = False
+    passages: list[Passage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    rewritten_question: str | None = None
+    raw_text: str = ""
+    model: str = ""
+    checks: list[SentenceCheck] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable view (used by the CLI's ``--json`` and the eval report)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of answer text as the model generates it (streaming)."""
+
+    text: str

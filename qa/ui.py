@@ -1,0 +1,469 @@
+"""The web chat: streaming answers with numbered, highlighted sources (Gradio).
+
+``qa chat`` calls :func:`launch`; :func:`build_app` returns the ``gr.Blocks`` for tests or
+for mounting elsewhere. The page shows which documents are indexed and which model
+answers, a chat whose answers stream token by token and are then replaced by the
+verified answer, and under each answer its sources: the passage each ``[n]`` points at,
+with the exact supporting span highlighted.
+
+Concurrency: the local LLM is not thread-safe. Every event that runs it (typing a
+question, clicking an example, retrying, and the ``/chat`` and ``/ask`` API endpoints) is
+registered with ``concurrency_limit=1`` and one shared ``concurrency_id``
+(:data:`CONCURRENCY_ID`), so Gradio's queue runs one answer at a time and everybody else
+waits in line (the browser shows the queue position). The pipeline's own lock is a
+second line of defence; each answer is generated on one dedicated thread so that lock is
+always taken and released by the same thread.
+
+API (``gradio_client``): ``Client(url).predict("Where were the missiles fired from?",
+api_name="/chat")`` returns the final chat message as a string: the verified answer with
+its inline ``[n]`` markers, followed by the sources as HTML (or a readable error message).
+Calls made with the same ``Client`` share one conversation, so follow-ups work.
+``Client(url).predict(question, api_name="/ask")`` returns the typed answer as JSON (a
+dict with ``text``, ``citations``, ``abstained``, ``timings``, ...; no history); an
+invalid question raises ``gradio_client.exceptions.AppError`` with the reason.
+
+Safety: every piece of document text, question text and model output is passed through
+:func:`html.escape` before it is put into HTML, and the user's own messages are escaped
+before the chatbot displays them, so ``<script>`` or ``<img onerror=...>`` typed into a
+question or written in a document shows up as text and never runs.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import queue
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from qa.config import Config
+from qa.errors import QAError
+from qa.types import Answer, Citation, Delta, Passage
+
+if TYPE_CHECKING:
+    from qa.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+API_NAME = "chat"
+"""The chat endpoint's name: ``Client(url).predict(question, api_name="/chat")``."""
+
+CONCURRENCY_ID = "qa-llm"
+"""Every event that runs the model shares this Gradio queue (``concurrency_limit=1``)."""
+
+EXAMPLES = [
+    "Where were the missiles fired from?",
+    "How far did the missiles fly?",
+    "Who is Lloyd Austin?",
+    "Who is the president of France?",
+]
+
+ABSTAINED_LABEL = "Not in the document"
+
+# Everything after this marker in an assistant message is presentation (sources, timings):
+# it is cut off before the conversation is handed back to the pipeline as history.
+SOURCES_MARKER = '<div class="qa-sources"'
+_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_TAG = re.compile(r"<[^>]*>")
+_BADGE = re.compile(r'<span class="qa-badge"[^>]*>.*?</span>', re.DOTALL)
+
+CSS = """
+#qa-header { padding: 0.4rem 0.2rem; font-size: 0.92rem; }
+#qa-header .qa-docs { margin: 0.2rem 0 0 1.2rem; padding: 0; }
+.qa-answer.qa-abstained { border-left: 4px solid #d97706; padding-left: 0.6rem; }
+.qa-badge { display: inline-block; font-size: 0.78rem; font-weight: 600; padding: 0 0.45rem;
+  margin-right: 0.4rem; border-radius: 0.6rem; background: #fef3c7; color: #92400e; }
+.qa-cite { font-weight: 600; text-decoration: none; }
+.qa-sources { margin-top: 0.6rem; font-size: 0.9rem; }
+.qa-source { margin: 0.3rem 0; }
+.qa-source summary { cursor: pointer; }
+.qa-passage { margin: 0.2rem 0 0.2rem 1rem; opacity: 0.9; }
+mark.qa-highlight { background: #fde68a; color: inherit; padding: 0 0.1rem; }
+.qa-error { color: #b91c1c; }
+.qa-meta { font-size: 0.78rem; opacity: 0.7; margin-top: 0.3rem; }
+"""
+
+
+# --- rendering ------------------------------------------------------------------------
+def _text(value: str) -> str:
+    """Escape ``value`` for HTML and keep it on one line (a blank line would end the HTML
+    block in the chatbot's Markdown renderer)."""
+    return html.escape(value, quote=False).replace("\r", "").replace("\n", "<br>")
+
+
+def _inline_text(value: str) -> str:
+    """Escape ``value`` for HTML on one line (runs of whitespace become one space)."""
+    return html.escape(re.sub(r"\s+", " ", value), quote=False)
+
+
+def render_streaming(raw: str) -> str:
+    """The answer while the model is still writing (raw, not yet verified)."""
+    return f'<div class="qa-answer qa-streaming">{_text(raw) or "…"}</div>'
+
+
+def render_error(message: str) -> str:
+    """A readable error in place of an answer."""
+    return (
+        '<div class="qa-answer qa-error" style="color:#b91c1c">'
+        f"<strong>Sorry, I could not answer that.</strong> {_text(message)}</div>"
+    )
+
+
+def _answer_html(answer: Answer, uid: str) -> str:
+    numbers = {c.number for c in answer.citations}
+
+    def link(match: re.Match[str]) -> str:
+        first = int(match.group(1).split(",")[0])
+        marker = html.escape(match.group(0))
+        if first not in numbers:
+            return f'<span class="qa-cite">{marker}</span>'
+        return f'<a class="qa-cite" href="#qa-src-{uid}-{first}">{marker}</a>'
+
+    pieces, last = [], 0
+    for match in _CITE.finditer(answer.text):
+        pieces.append(_text(answer.text[last : match.start()]))
+        pieces.append(link(match))
+        last = match.end()
+    pieces.append(_text(answer.text[last:]))
+    body = "".join(pieces)
+    if answer.abstained:
+        return (
+            '<div class="qa-answer qa-abstained" '
+            'style="border-left:4px solid #d97706;padding-left:0.6rem">'
+            '<span class="qa-badge" style="font-weight:600;color:#92400e">'
+            f"{ABSTAINED_LABEL}</span> {body}</div>"
+        )
+    return f'<div class="qa-answer">{body}</div>'
+
+
+def _find_passage(citation: Citation, passages: Sequence[Passage]) -> Passage | None:
+    return next((p for p in passages if p.id == citation.passage_id), None)
+
+
+def _source_html(citation: Citation, passage: Passage | None, uid: str) -> str:
+    where = f"characters {citation.start}–{citation.end}"
+    if passage is not None and passage.start <= citation.start <= citation.end <= passage.end:
+        rel_start, rel_end = citation.start - passage.start, citation.end - passage.start
+        before = _inline_text(passage.text[:rel_start])
+        cited = _inline_text(passage.text[rel_start:rel_end])
+        after = _inline_text(passage.text[rel_end:])
+    else:  # the passage is gone from the index: show what was quoted
+        before, cited, after = "", _inline_text(citation.quote), ""
+    return (
+        f'<details class="qa-source" id="qa-src-{uid}-{citation.number}" open>'
+        f'<summary><span class="qa-source-number">[{citation.number}]</span> '
+        f'<span class="qa-source-doc">{html.escape(citation.doc)}</span> '
+        f'<span class="qa-source-where" style="opacity:0.7">({where})</span></summary>'
+        f'<div class="qa-passage">{before}<mark class="qa-highlight" '
+        f'style="background:#fde68a">{cited}</mark>{after}</div></details>'
+    )
+
+
+def render_answer(answer: Answer, index_passages: Sequence[Passage] = ()) -> str:
+    """The final message: the verified answer, then its numbered, highlighted sources.
+
+    Passages are looked up by id in ``answer.passages`` first, then in ``index_passages``.
+    """
+    uid = uuid.uuid4().hex[:8]
+    parts = [_answer_html(answer, uid), "\n\n", f'{SOURCES_MARKER} id="qa-sources-{uid}">']
+    if answer.citations:
+        sources = [
+            _source_html(
+                c, _find_passage(c, answer.passages) or _find_passage(c, index_passages), uid
+            )
+            for c in answer.citations
+        ]
+        parts.append(
+            f'<details class="qa-source-list" open><summary>Sources ({len(sources)})</summary>'
+            + "".join(sources)
+            + "</details>"
+        )
+    meta = []
+    if answer.rewritten_question:
+        meta.append(f"read as: “{html.escape(answer.rewritten_question)}”")
+    if "total" in answer.timings:
+        meta.append(f"{answer.timings['total']:.1f} s")
+    if answer.model:
+        meta.append(html.escape(answer.model))
+    if meta:
+        parts.append(f'<div class="qa-meta">{" · ".join(meta)}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_header(docs: dict[str, int], model_name: str) -> str:
+    """Which documents are indexed (and how many passages each) and which model answers."""
+    items = "".join(
+        f'<li class="qa-doc"><span class="qa-doc-name">{html.escape(name)}</span> '
+        f'<span class="qa-doc-count">({count} passage{"s" if count != 1 else ""})</span></li>'
+        for name, count in docs.items()
+    )
+    return (
+        '<div class="qa-header-body">'
+        "<strong>Ask the article.</strong> Answers come only from the indexed documents; "
+        "every claim cites its source, and a question the documents cannot answer is "
+        f"marked “{ABSTAINED_LABEL}”."
+        f'<div>Indexed documents ({len(docs)}):</div><ul class="qa-docs">{items}</ul>'
+        f'<div>Model: <span class="qa-model">{html.escape(model_name)}</span></div></div>'
+    )
+
+
+# --- conversation history ---------------------------------------------------------------
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list | tuple):
+        return "".join(_content_text(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    return ""
+
+
+def answer_text(message: str) -> str | None:
+    """The plain answer inside an assistant message, or ``None`` if it holds no answer
+    (an error, or a reply that was stopped while streaming)."""
+    if "qa-error" in message or "qa-streaming" in message:
+        return None
+    answer = _BADGE.sub("", message.split(SOURCES_MARKER, 1)[0])
+    return " ".join(html.unescape(_TAG.sub("", answer)).split()) or None
+
+
+def history_for_pipeline(history: Sequence[Any] | None) -> list[dict[str, str]]:
+    """Gradio's chat history reduced to plain ``{"role", "content"}`` question/answer pairs.
+
+    User messages were HTML-escaped for display and are unescaped again; assistant
+    messages lose their sources and markup; failed turns are left out.
+    """
+    turns: list[dict[str, str]] = []
+    pending: str | None = None
+    for message in history or []:
+        if isinstance(message, dict):
+            role, content = message.get("role"), message.get("content")
+        else:
+            role, content = getattr(message, "role", None), getattr(message, "content", None)
+        text = _content_text(content)
+        if role == "user":
+            pending = html.unescape(text).strip() or None
+        elif role == "assistant" and pending is not None:
+            answer = answer_text(text)
+            if answer:
+                turns.append({"role": "user", "content": pending})
+                turns.append({"role": "assistant", "content": answer})
+            pending = None
+    return turns
+
+
+# --- answering -------------------------------------------------------------------------
+_DONE = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _stream_on_own_thread(
+    pipeline: Pipeline, message: str, history: list[dict[str, str]]
+) -> Iterator[Delta | Answer]:
+    """``pipeline.ask_stream`` run start to finish on one thread.
+
+    Gradio advances a sync generator on whichever worker thread is free, so the
+    pipeline's lock (owned by the thread that took it) could otherwise be released by a
+    different thread, or re-entered by a second request on the same thread.
+    """
+    items: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        stream = pipeline.ask_stream(message, history)
+        try:
+            for item in stream:
+                items.put(item)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, which reports it
+            items.put(_Failed(exc))
+        finally:
+            stream.close()
+            items.put(_DONE)
+
+    threading.Thread(target=work, name="qa-answer", daemon=True).start()
+    try:
+        while (item := items.get()) is not _DONE:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+
+
+def make_respond(pipeline: Pipeline):
+    """The ChatInterface function: stream deltas, then the verified answer with sources."""
+
+    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
+        """Answer a question about the indexed documents, streaming; the last message is
+        the verified answer with inline [n] markers followed by its sources (HTML)."""
+        raw = ""
+        try:
+            turns = history_for_pipeline(history)
+            for item in _stream_on_own_thread(pipeline, message, turns):
+                if isinstance(item, Delta):
+                    raw += item.text
+                    yield render_streaming(raw)
+                elif isinstance(item, Answer):
+                    yield render_answer(item, pipeline.index.passages)
+        except QAError as exc:
+            yield render_error(str(exc))
+        except Exception as exc:
+            log.exception("answering %r failed", message)
+            yield render_error(
+                f"something went wrong ({type(exc).__name__}: {exc}). "
+                "Try again or rephrase the question."
+            )
+
+    return respond
+
+
+def make_ask(pipeline: Pipeline):
+    """The ``/ask`` API endpoint: one question in, the typed answer out as JSON."""
+
+    def ask(question: str) -> dict[str, Any]:
+        """Answer one question (no history). Returns the Answer as a dict: "text" with
+        inline [n] markers, "citations" (number, doc, start, end, quote), "abstained"."""
+        answer = None
+        try:
+            for item in _stream_on_own_thread(pipeline, question, []):
+                if isinstance(item, Answer):
+                    answer = item
+        except QAError as exc:
+            raise gr.Error(str(exc)) from exc
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            raise gr.Error(f"something went wrong ({type(exc).__name__}: {exc})") from exc
+        if answer is None:
+            raise gr.Error("the pipeline returned no answer")
+        result = answer.to_dict()
+        result.pop("passages", None)  # large; the citations carry the quoted spans
+        return result
+
+    return ask
+
+
+class _ChatInterface(gr.ChatInterface):
+    """ChatInterface that escapes the user's own messages before they are displayed.
+
+    The chatbot renders message text as Markdown with HTML allowed (sanitised, but an
+    ``<img src=x>`` would still become an image). Escaping once, when the message is
+    appended, shows exactly what was typed; the function still receives the raw text.
+    """
+
+    def _message_as_message_dict(self, message: Any, role: Any) -> Any:
+        messages = super()._message_as_message_dict(message, role)
+        if role == "user":
+            for item in messages:
+                if isinstance(item.get("content"), str):
+                    item["content"] = html.escape(item["content"], quote=False)
+        return messages
+
+
+def _share_one_queue(app: gr.Blocks, fn: Any) -> None:
+    """Put every event that runs ``fn`` (UI submit, examples, retry, API) in one queue."""
+    for block_fn in app.fns.values():
+        if getattr(block_fn.fn, "__wrapped__", None) is fn:
+            block_fn.concurrency_limit = 1
+            block_fn.concurrency_id = CONCURRENCY_ID
+
+
+# --- app -----------------------------------------------------------------------------
+def prepare(config: Config) -> Pipeline:
+    """Build the index from the seeds if there is none, then load the models."""
+    from index.store import Manifest
+
+    try:
+        missing = Manifest.read(config.store_dir) is None
+    except QAError:
+        missing = False  # unreadable: the pipeline reports it with what to do
+    if missing:
+        from index.ingest import ingest
+
+        print(f"Indexing seeds… ({config.seeds_dir} → {config.store_dir})", flush=True)
+        report = ingest(config.seeds_dir, config)
+        print(f"Indexed {report.summary()}", flush=True)
+    print("Loading models…", flush=True)
+    from qa.pipeline import get_pipeline
+
+    pipeline = get_pipeline(config)
+    docs = ", ".join(f"{name} ({count} passages)" for name, count in pipeline.index.docs.items())
+    print(f"Ready: {docs}; model {pipeline.model_name}", flush=True)
+    return pipeline
+
+
+def build_app(config: Config) -> gr.Blocks:
+    """The chat app for ``config`` (indexes the seeds and loads the models first).
+
+    The chat endpoint is ``/chat`` (and ``/ask`` for JSON), with ``concurrency_limit=1``
+    and a shared ``concurrency_id``: requests queue, one answer is generated at a time.
+    Pass ``css=CSS`` to ``launch()`` for the intended look (:func:`launch` does).
+    """
+    return _build(prepare(config))
+
+
+def _build(pipeline: Pipeline) -> gr.Blocks:
+    respond = make_respond(pipeline)
+    with gr.Blocks(title="Ask the article", fill_height=True) as app:
+        gr.HTML(render_header(pipeline.index.docs, pipeline.model_name), elem_id="qa-header")
+        _ChatInterface(
+            fn=respond,
+            chatbot=gr.Chatbot(
+                elem_id="qa-chatbot",
+                label="Chat",
+                scale=1,
+                height=560,
+                sanitize_html=True,
+                placeholder="Ask a question about the article.",
+            ),
+            textbox=gr.Textbox(
+                elem_id="qa-input",
+                placeholder="Ask a question about the article…",
+                show_label=False,
+                scale=7,
+                autofocus=True,
+                submit_btn=True,
+                stop_btn=True,
+            ),
+            examples=EXAMPLES,
+            title=None,
+            api_name=API_NAME,
+            api_description=respond.__doc__,
+            concurrency_limit=1,
+            fill_height=True,
+            flagging_mode="never",
+        )
+        gr.api(
+            make_ask(pipeline),
+            api_name="ask",
+            concurrency_limit=1,
+            concurrency_id=CONCURRENCY_ID,
+        )
+    _share_one_queue(app, respond)
+    return app
+
+
+def launch(config: Config, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Serve the chat on ``host:port`` (localhost unless asked) until interrupted."""
+    app = build_app(config)
+    app.queue(default_concurrency_limit=1)
+    print(f"Open http://{host}:{port} in a browser (Ctrl+C to stop).", flush=True)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        css=CSS,
+        footer_links=["api"],
+        show_error=False,
+    )

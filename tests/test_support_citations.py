@@ -1,0 +1,102 @@
+"""Support checks and citation verification on fixed passages (no models)."""
+
+from pathlib import Path
+
+import pytest
+
+from index.chunk import chunk_document
+from index.clean import clean_paragraphs
+from qa.citations import Verifier, answer_sentences
+from qa.prompts import ABSTAIN_TEXT
+from qa.support import best_support, source_sentences
+
+SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
+
+
+@pytest.fixture(scope="module")
+def context():
+    text = SEED.read_text()
+    passages = chunk_document("seed.txt", text, clean_paragraphs(text))
+    return passages, source_sentences(passages)
+
+
+def _number_of(passages, needle):
+    return next(i for i, p in enumerate(passages, 1) if needle in p.text)
+
+
+def test_new_information_must_be_in_the_source(context):
+    _, sentences = context
+    question = "Where were the missiles fired from?"
+    assert best_support("They were fired from Wonsan.", question, sentences).score == 0
+    good = best_support("They were fired from Pyongyang's Sunan area.", question, sentences)
+    assert good.score == 1.0
+    assert "Sunan" in good.sentences[0].text
+
+
+def test_computed_numbers_are_supported_but_invented_ones_are_not(context):
+    _, sentences = context
+    question = "How many ballistic missiles has North Korea fired this year?"
+    derived = best_support("North Korea has fired 21 ballistic missiles.", question, sentences)
+    assert derived.numbers_ok and derived.score >= 0.5
+    invented = best_support("North Korea has fired 57 ballistic missiles.", question, sentences)
+    assert not invented.numbers_ok
+
+
+def test_wrong_citation_is_reattached_to_the_supporting_sentence(context):
+    passages, sentences = context
+    wrong = _number_of(passages, "David Choi")
+    raw = f"Both missiles flew more than 400 miles [{wrong}]."
+    result = Verifier("How far did the missiles fly?", passages, sentences, 0.5).verify(raw)
+    assert not result.abstained
+    assert result.text == "Both missiles flew more than 400 miles [1]."
+    assert result.citations[0].quote == "It estimated that both missiles flew more than 400 miles."
+    assert SEED.read_text()[result.citations[0].start : result.citations[0].end] == (
+        result.citations[0].quote
+    )
+
+
+def test_unsupported_claims_are_dropped_and_the_answer_abstains(context):
+    passages, sentences = context
+    raw = "The president of France is Emmanuel Macron [2]."
+    result = Verifier("Who is the president of France?", passages, sentences, 0.5).verify(raw)
+    assert result.abstained
+    assert result.text == ABSTAIN_TEXT
+    assert result.citations == []
+    assert result.checks and not result.checks[0].kept
+
+
+def test_out_of_range_markers_and_missing_markers_are_handled(context):
+    passages, sentences = context
+    raw = "Kim arrived in Russia by armored train [99]. He met Putin at the Vostochny Cosmodrome."
+    result = Verifier("How did Kim travel?", passages, sentences, 0.5).verify(raw)
+    assert [c.number for c in result.citations] == [1, 2]
+    assert "[1]" in result.text and "[2]" in result.text
+    assert "armored train" in result.citations[0].quote
+
+
+def test_abstention_keeps_the_related_fact_with_citation(context):
+    passages, sentences = context
+    n = _number_of(passages, "CAMP HUMPHREYS")
+    raw = (
+        "The article does not say what type of missiles they were. "
+        f"It only says they were short-range ballistic missiles [{n}]."
+    )
+    result = Verifier("What is the missile's name?", passages, sentences, 0.5).verify(raw)
+    assert result.abstained
+    assert result.text.startswith("The article does not say")
+    assert len(result.citations) == 1
+
+
+def test_questions_in_answers_are_dropped(context):
+    passages, sentences = context
+    raw = "Why did Kim cross the border to Russia [1]? To see the missile launch facility [3]!"
+    result = Verifier("Tell me a joke", passages, sentences, 0.5).verify(raw)
+    assert all(not part.endswith("?") for part in result.text.split("["))
+    assert "Why did Kim" not in result.text
+
+
+def test_marker_parsing_handles_markers_after_the_full_stop():
+    assert answer_sentences("It flew 400 miles. [3] Kim met Putin [1, 2].") == [
+        ("It flew 400 miles.", [3]),
+        ("Kim met Putin.", [1, 2]),
+    ]

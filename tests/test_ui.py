@@ -1,0 +1,289 @@
+"""The web chat, end to end: the real app (real models, a real Chroma store) served by
+Gradio in a subprocess, driven through ``gradio_client`` and a headless Chromium.
+
+One server is started for the module with a fresh store, so its first start also
+indexes the seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SEEDS = ROOT / "seeds"
+SCREENSHOT = ROOT / "test-output" / "ui-answer.png"
+START_TIMEOUT = 240  # seconds: the first start indexes the seeds and loads the models
+ANSWER_TIMEOUT = 180  # seconds per answer, generous for a busy 2-core machine
+
+pytestmark = pytest.mark.slow
+
+
+# --- the server ------------------------------------------------------------------------
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"the app exited with status {process.returncode} before serving:\n"
+                + log_path.read_text(errors="replace")[-4000:]
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    pytest.fail(
+        f"the app did not serve {url} within {START_TIMEOUT} s:\n"
+        + log_path.read_text(errors="replace")[-4000:]
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Server:
+    base = tmp_path_factory.mktemp("ui")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log_path = base / "server.log"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [
+        sys.executable, "-m", "qa", "chat", "--port", str(port),
+        "--store", str(base / "store"), "--seeds", str(SEEDS),
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_serving(url, process, log_path)
+        yield Server(url, process, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _client(server: Server):
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False)
+
+
+def _chat(client, question: str) -> str:
+    """The chat endpoint's final message (answer + sources as HTML, or an error)."""
+    result = client.submit(question, api_name="/chat").result(timeout=ANSWER_TIMEOUT)
+    assert isinstance(result, str), result
+    return result
+
+
+def _answer_part(message: str) -> str:
+    match = re.search(r'<div class="qa-answer[^"]*"[^>]*>(.*?)</div>', message, re.DOTALL)
+    assert match, message
+    return match.group(1)
+
+
+# --- startup ---------------------------------------------------------------------------
+def test_startup_shows_progress(server):
+    log = server.log()
+    assert "Indexing seeds…" in log  # fresh store: the seeds were indexed first
+    assert "Loading models…" in log
+    assert "Ready:" in log
+    assert log.index("Indexing seeds…") < log.index("Loading models…") < log.index("Ready:")
+
+
+# --- gradio_client -----------------------------------------------------------------------
+def test_client_chat_returns_cited_answer(server):
+    result = _chat(_client(server), "Where were the missiles fired from?")
+    assert "Sunan" in _answer_part(result), result
+    assert "[1]" in _answer_part(result), result
+    assert 'class="qa-source"' in result and 'class="qa-highlight"' in result, result
+    assert "qa-error" not in result
+
+
+def test_client_empty_or_too_long_question_is_a_readable_error(server):
+    client = _client(server)
+    for question in ["", "   \n\t  "]:
+        result = _chat(client, question)
+        assert "qa-error" in result, result
+        assert "the question is empty" in result, result
+        assert "Traceback" not in result
+    result = _chat(client, "x" * 2001)
+    assert "qa-error" in result and "the limit is 2,000" in result, result
+    # The server is still up and answering.
+    assert server.process.poll() is None
+    result = _chat(client, "Where were the missiles fired from?")
+    assert "Sunan" in _answer_part(result), result
+
+
+def test_client_follow_up_uses_the_conversation(server):
+    client = _client(server)  # one client = one session = one conversation
+    first = _chat(client, "Who is Lloyd Austin?")
+    assert "qa-error" not in first and "qa-abstained" not in first, first
+    follow_up = _chat(client, "Who did he meet on Sept. 7?")
+    read_as = re.search(r"read as: “(.*?)”", follow_up)
+    assert read_as and "Austin" in read_as.group(1), follow_up  # "he" resolved from history
+
+
+def test_client_ask_endpoint_returns_the_typed_answer(server):
+    from gradio_client.exceptions import AppError
+
+    client = _client(server)
+    result = client.submit("How far did the missiles fly?", api_name="/ask").result(
+        timeout=ANSWER_TIMEOUT
+    )
+    assert isinstance(result, dict), result
+    assert not result["abstained"]
+    assert "400" in result["text"] and "[1]" in result["text"], result
+    assert any("400 miles" in c["quote"] for c in result["citations"]), result
+    with pytest.raises(AppError, match="the question is empty"):
+        client.submit("  ", api_name="/ask").result(timeout=ANSWER_TIMEOUT)
+
+
+def test_concurrent_requests_are_queued_not_crashed(server):
+    questions = {
+        "Where were the missiles fired from?": "Sunan",
+        "How far did the missiles fly?": "400",
+    }
+    results: dict[str, str] = {}
+
+    def run(question: str) -> None:
+        results[question] = _chat(_client(server), question)
+
+    threads = [threading.Thread(target=run, args=(q,)) for q in questions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=2 * ANSWER_TIMEOUT)
+    for question, expected in questions.items():
+        assert expected in _answer_part(results[question]), results.get(question)
+    assert server.process.poll() is None
+
+
+# --- the browser ----------------------------------------------------------------------------
+FINAL = "#qa-chatbot .qa-sources, #qa-chatbot .qa-error"
+WATCH_STREAMING = """() => {
+  window.__qaSawStreaming = false;
+  new MutationObserver(() => {
+    if (document.querySelector('#qa-chatbot .qa-streaming')) window.__qaSawStreaming = true;
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@pytest.fixture
+def page(chromium, server):
+    context = chromium.new_context(viewport={"width": 1200, "height": 1100})
+    page = context.new_page()
+    page.dialogs = []  # any alert() would land here
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(server.url)
+    page.locator("#qa-input textarea").wait_for(timeout=60_000)
+    yield page
+    context.close()
+
+
+def _ask_in_browser(page, question: str) -> None:
+    box = page.locator("#qa-input textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator(FINAL).first.wait_for(timeout=ANSWER_TIMEOUT * 1000)
+
+
+@pytest.mark.browser
+def test_browser_streams_a_cited_answer_with_highlighted_source(page):
+    from playwright.sync_api import expect
+
+    header = page.locator("#qa-header")
+    expect(header).to_contain_text("000_61f43937c72d7f92.txt")
+    expect(header).to_contain_text("15 passages")
+    expect(header).to_contain_text("Qwen2.5-Coder")
+    page.evaluate(WATCH_STREAMING)
+
+    _ask_in_browser(page, "How far did the missiles fly?")
+
+    answer = page.locator("#qa-chatbot .qa-answer").last
+    expect(answer).to_contain_text("[1]")
+    expect(answer).not_to_have_class(re.compile("qa-abstained|qa-error|qa-streaming"))
+    highlight = page.locator("#qa-chatbot .qa-source mark.qa-highlight", has_text="400 miles")
+    expect(highlight.first).to_be_visible()
+    assert page.evaluate("window.__qaSawStreaming"), "the answer was not streamed"
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # [1] links to its source, and the source is a clickable (collapsible) <details>.
+    href = answer.locator("a.qa-cite").first.get_attribute("href")
+    assert href and href.startswith("#qa-src-")
+    source = page.locator(f"details.qa-source[id='{href[1:]}']")
+    expect(source).to_have_attribute("open", "")
+    source.locator("summary").click()
+    expect(source).not_to_have_attribute("open", "")
+    assert not page.dialogs
+
+
+@pytest.mark.browser
+def test_browser_unanswerable_question_looks_different(page):
+    from playwright.sync_api import expect
+
+    page.locator("#qa-chatbot").get_by_text("Who is the president of France?").click()  # example
+    page.locator(FINAL).first.wait_for(timeout=ANSWER_TIMEOUT * 1000)
+
+    abstained = page.locator("#qa-chatbot .qa-answer.qa-abstained")
+    expect(abstained).to_be_visible()
+    expect(abstained).to_contain_text("Not in the document")
+    border = abstained.evaluate("el => getComputedStyle(el).borderLeftWidth")
+    assert border != "0px"
+
+
+@pytest.mark.browser
+def test_browser_html_in_a_question_is_shown_as_text(page):
+    from playwright.sync_api import expect
+
+    question = (
+        "<img src=x onerror=alert(1)> <script>alert(2)</script> Where were the missiles fired from?"
+    )
+    _ask_in_browser(page, question)
+
+    chat = page.locator("#qa-chatbot")
+    expect(chat).to_contain_text("<img src=x onerror=alert(1)>")  # shown literally
+    expect(chat).to_contain_text("<script>alert(2)</script>")
+    assert page.locator("img[src='x']").count() == 0
+    assert chat.locator("img").count() == 0
+    assert chat.locator("script").count() == 0
+    time.sleep(1)  # an onerror handler would fire right away
+    assert not page.dialogs
