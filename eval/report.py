@@ -54,16 +54,21 @@ def summary_table(tables: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
 
 
 def per_type_table(tables: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """One row per question type; with several systems a cell reads "ours / baseline"."""
     systems = list(tables)
-    header = ["type"] + [
-        f"{label} ({s})" if len(systems) > 1 else label for _, label in PER_TYPE for s in systems
+    header = ["type", *(label for _, label in PER_TYPE)]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for type_name in tables[systems[0]]:
         cells = [type_name]
         for key, _ in PER_TYPE:
-            cells += [fmt(tables[s].get(type_name, {}).get(key)) for s in systems]
+            values = [fmt(tables[s].get(type_name, {}).get(key)) for s in systems]
+            cells.append(values[0] if key == "n" else " / ".join(values))
         lines.append("| " + " | ".join(cells) + " |")
+    if len(systems) > 1:
+        lines.append(f"\nCells read {' / '.join(systems)}.")
     return "\n".join(lines)
 
 

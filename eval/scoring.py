@@ -47,7 +47,9 @@ class ItemResult:
 
 
 def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Prediction) -> ItemResult:
-    answered = item.answerable and not pred.abstained
+    # A false premise is handled when the correction appears with its citation, whether the
+    # system also said the article does not answer the question as asked.
+    answered = item.answerable and (not pred.abstained or item.type == "false_premise")
     contained = best(contains, pred.text, item.answers) if answered else 0.0
     return ItemResult(
         id=item.id,

@@ -99,6 +99,25 @@ class Verifier:
             return Verified(ABSTAIN_TEXT, [], True, checks)
         return Verified(" ".join(parts), list(citations.values()), abstained, checks)
 
+    def add_related(self, verified: Verified, passage: Passage) -> Verified:
+        """Point an uncited abstention at the closest sentence of ``passage``.
+
+        "The article does not say" alone leaves the user nowhere; quoting the most related
+        sentence (with its citation) often answers the question behind the question, and it
+        corrects a false premise the model declined to answer ("fired off its eastern
+        coast").
+        """
+        if not verified.abstained or verified.citations or self.similarity is None:
+            return verified
+        own = [s for s in self.sentences if s.passage.id == passage.id]
+        if not own:
+            return verified
+        best = max(own, key=lambda s: self.similarity(self.question, s.text))
+        citation = Citation(1, passage.id, passage.doc, best.start, best.end, best.text)
+        quote = " ".join(best.text.split())
+        text = f"{verified.text} The closest passage says: “{quote}” [1]"
+        return Verified(text, [citation], True, verified.checks)
+
     def _check(self, claim: str, numbers: list[int]) -> tuple[Support | None, SentenceCheck]:
         """The model's own citation if it holds up, else the best context sentences."""
         cited_ids = {self.context[n - 1].id for n in numbers if 1 <= n <= len(self.context)}

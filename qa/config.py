@@ -58,6 +58,8 @@ class Config:
     support_threshold: float = 0.5
     min_qa_similarity: float = 0.0
     min_retrieval_score: float = 0.18
+    # An abstention quotes the closest passage when the best dense match reaches this.
+    min_related_score: float = 0.35
 
     # --- input limits --------------------------------------------------------------
     max_question_chars: int = 2000

@@ -48,12 +48,16 @@ class IndexSnapshot:
 
 
 class Pipeline:
-    """Models plus index snapshot; ``ask``/``ask_stream`` answer one question at a time."""
+    """Models plus index snapshot; ``ask``/``ask_stream`` answer one question at a time.
+
+    The lock is a plain ``threading.Lock`` (not tied to a thread) because a streaming
+    generator may be resumed on another worker thread, as Gradio does.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.model_name = model_label(config)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._embedder = load_embedder(config.embed_model)
         self._vectors: dict[str, np.ndarray] = {}
         self.index = self._load_index()
@@ -177,7 +181,7 @@ class Pipeline:
                 return
             if needs_rewrite(standalone, turns):
                 messages = rewrite_messages(self.index.passages, turns, text)
-                rewritten = standalone = clean_rewrite(self._complete(messages), standalone)
+                rewritten = standalone = clean_rewrite(self._complete_line(messages), standalone)
                 timings["rewrite"] = time.perf_counter() - started
 
             mark = time.perf_counter()
@@ -209,14 +213,17 @@ class Pipeline:
             mark = time.perf_counter()
             context_ids = {p.id for p in context}
             sentences = [s for s in self.index.sentences if s.passage.id in context_ids]
-            verified = Verifier(
+            verifier = Verifier(
                 question=standalone,
                 context=context,
                 sentences=sentences,
                 threshold=config.support_threshold,
                 min_qa_similarity=config.min_qa_similarity,
                 similarity=self.similarity,
-            ).verify(raw)
+            )
+            verified = verifier.verify(raw)
+            if retrieved.passages and retrieved.max_dense >= config.min_related_score:
+                verified = verifier.add_related(verified, retrieved.passages[0])
             timings["verify"] = time.perf_counter() - mark
             timings["total"] = time.perf_counter() - started
             answer.text, answer.citations = verified.text, verified.citations
@@ -254,8 +261,16 @@ class Pipeline:
         except Exception as exc:
             raise LLMError(f"the language model failed: {type(exc).__name__}: {exc}") from exc
 
-    def _complete(self, messages: list) -> str:
-        return "".join(self._stream(messages))
+    def _complete_line(self, messages: list) -> str:
+        """The model's first line of output; generation stops as soon as it is complete."""
+        text = ""
+        stream = self._stream(messages)
+        for delta in stream:
+            text += delta
+            if "\n" in text.lstrip():
+                break
+        stream.close()
+        return text.strip().split("\n")[0]
 
 
 @lru_cache(maxsize=2)

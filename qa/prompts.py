@@ -47,9 +47,8 @@ Answer: {ABSTAIN_TEXT}
 Now the real document."""
 
 REWRITE_INSTRUCTION = (
-    "Rewrite my follow-up question below as one standalone question: replace words like he, "
-    "she, they, it, that, there and then with the names, things, places or dates they refer "
-    "to in our conversation. Keep its meaning; do not answer it. Reply with the rewritten "
+    "Rewrite my follow-up as one standalone question, replacing words like he, they, it, "
+    "that, there or then with what they refer to above. Do not answer it; reply with the "
     "question only."
 )
 
@@ -82,7 +81,7 @@ def rewrite_messages(
     messages = [system_message(passages)]
     for user, assistant in history:
         messages.append(ChatMessage(role="user", content=f"Question: {user}"))
-        messages.append(ChatMessage(role="assistant", content=assistant))
+        messages.append(ChatMessage(role="assistant", content=assistant[:300]))
     messages.append(
         ChatMessage(role="user", content=f"{REWRITE_INSTRUCTION}\nFollow-up question: {question}")
     )
