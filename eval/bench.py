@@ -168,8 +168,8 @@ def bench_cold_start(config: Config) -> dict[str, Any]:
     store = config.store_dir.resolve()
     built_here = False
     if not (store / "manifest.json").exists():
-        _checked(run_timed(["ingest", *_config_args(config, store)[2:4], "--store", str(store)]),
-                 "ingest")  # fmt: skip
+        seeds = str(config.seeds_dir.resolve())
+        _checked(run_timed(["ingest", seeds, "--store", str(store)]), "ingest")
         built_here = True
     before = _prefix_states(config)
     ask = ["ask", COLD_QUESTION, *_config_args(config, store)]
@@ -232,9 +232,7 @@ def bench_warm(config: Config, questions: int) -> dict[str, Any]:
     warmup = one("Where were the missiles fired from?", [])
     items = load_items()[:questions]
     results = [one(item.question, list(item.history)) for item in items]
-    rates = [
-        r for r in results if r["tokens"] and r["tokens"] > 1 and r["decode_s"] and r["decode_s"] > 0
-    ]
+    rates = [r for r in results if (r["tokens"] or 0) > 1 and (r["decode_s"] or 0) > 0]
     decode_tokens = sum(r["tokens"] - 1 for r in rates)
     decode_time = sum(r["decode_s"] for r in rates)
     return {
@@ -310,14 +308,18 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     print()
     print(format_table(rows))
     print()
-    print(f"model: {warm['model']}; prefix state: {warm['prefix_state']}; "
-          f"first-ever start computed the prefix state: {cold['first_computed_prefix_state']}")  # fmt: skip
+    print(
+        f"model: {warm['model']}; first-ever start computed the prompt state: "
+        f"{cold['first_computed_prefix_state']} (else it was cached already)"
+    )
     print(f"- {FIRST_TOKEN_DEFINITION}")
     print(f"- {TOKENS_PER_SECOND_DEFINITION}")
-    print("- cold start: process start to the first line of the answer on stdout; "
-          "RSS in GiB (ru_maxrss)")  # fmt: skip
-    print(f"- load average (1/5/15 min) before {machine['load_average']}, "
-          f"after {machine['load_average_after']}: other work shares these CPUs")  # fmt: skip
+    print("- cold start: process start to the first line of the answer on stdout")
+    print("- peak RSS: ru_maxrss (this process; the cold-start child via os.wait4)")
+    print(
+        f"- load average (1/5/15 min) before {_loads(machine['load_average'])}, after "
+        f"{_loads(machine['load_average_after'])}: other work may share these CPUs"
+    )
 
     path = report_dir / "bench.json"
     payload = {
@@ -337,18 +339,16 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m eval.bench``: the same flags as ``qa bench``."""
-    from qa.cli import config_from_args
+def _loads(values: Sequence[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
 
-    parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__)
-    parser.add_argument("--report-dir", default="reports")
-    parser.add_argument("--questions", type=int, default=20, help="questions for warm latency")
-    parser.add_argument("--store", dest="store_dir", help="index directory (default .qa)")
-    parser.add_argument("--seeds", dest="seeds_dir", help="documents directory (default seeds)")
-    parser.add_argument("--model", help='"default" (1.5B), "fast" (0.5B) or a .gguf path')
-    args = parser.parse_args(argv)
-    return run_bench(args, config_from_args(args))
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m eval.bench``: ``qa bench`` with the same flags (--report-dir,
+    --questions, --store, --seeds, --model, ...) and the same one-line errors."""
+    from qa.cli import main as qa_main
+
+    return qa_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

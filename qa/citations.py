@@ -51,8 +51,9 @@ def answer_sentences(raw: str) -> list[tuple[str, list[int]]]:
     """Split ``raw`` into ``(sentence without markers, cited numbers)`` pairs."""
     text = _MARKER_AFTER_STOP.sub(lambda m: f"{m.group(2)}{m.group(1)}", raw.strip())
     result = []
-    for start, end in split_sentences(text):
-        sentence = text[start:end]
+    spans = split_sentences(text)
+    pieces = [part for s, e in spans for part in re.split(r"(?<=\])\s*;\s+", text[s:e])]
+    for sentence in pieces:
         numbers = [int(n) for group in MARKER.findall(sentence) for n in re.split(r"[,;]", group)]
         claim = re.sub(r"\s+([.!?,;:])", r"\1", MARKER.sub("", sentence)).strip()
         if claim:

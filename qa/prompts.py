@@ -27,10 +27,10 @@ Rules:
 
 Examples, for a different document:
 [1] The Millbrook library closed on Monday for renovation, the town said.
-[2] The work will take eight weeks and cost $3 million, according to Mayor Ana Ruiz.
+[2] The work will last until March and cost $3 million, according to Mayor Ana Ruiz.
 [3] A mobile library will visit the town square every Saturday.
-Question: How long will the work take?
-Answer: Eight weeks [2].
+Question: Until when will the work last, and why did the library close?
+Answer: Until March [2]; it closed for renovation [1].
 Question: How much will it cost, and who said so?
 Answer: $3 million, according to Mayor Ana Ruiz [2].
 Question: Who designed the library?
