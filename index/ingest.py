@@ -14,14 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llama_index.core.schema import TextNode
+if TYPE_CHECKING:
+    from llama_index.core.schema import TextNode
 
 from index.chunk import chunk_document
 from index.clean import clean_paragraphs
 from index.store import Manifest, open_collection, reset_store, vector_store, write_lock
 from qa.config import Config
-from qa.errors import SeedsNotFoundError
+from qa.errors import QAError, SeedsNotFoundError
 from qa.types import Passage
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
@@ -84,6 +86,8 @@ def read_passages(path: Path, root: Path, max_chars: int) -> tuple[str, str, lis
 
 def to_node(passage: Passage) -> TextNode:
     """A llama-index node carrying the passage's offsets as flat metadata."""
+    from llama_index.core.schema import TextNode
+
     metadata = {
         "doc": passage.doc,
         "start": passage.start,
@@ -132,6 +136,10 @@ def ingest(
         )
 
     with write_lock(config.store_dir):
+        try:
+            previous = Manifest.read(config.store_dir)
+        except QAError:  # unreadable: a rebuild replaces it
+            previous = None
         if rebuild:
             reset_store(config.store_dir)
         collection = open_collection(
@@ -144,7 +152,6 @@ def ingest(
             _embed_and_store(new, collection, config, progress)
         if stale:
             collection.delete(ids=stale)
-        previous = Manifest.read(config.store_dir)
         Manifest(
             generation=(previous.generation if previous else 0) + 1,
             embed_model=config.embed_model,

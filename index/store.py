@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
-from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.utils import node_to_metadata_dict
-from llama_index.vector_stores.chroma import ChromaVectorStore
+
+if TYPE_CHECKING:
+    from index.vector_store import UpsertChromaVectorStore
 
 from qa.errors import EmbeddingMismatchError, IndexBusyError, IndexCorruptError, IndexMissingError
 
@@ -30,23 +30,6 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 IN_PROGRESS = "ingest-in-progress"
 LOCK = "write.lock"
-
-
-class UpsertChromaVectorStore(ChromaVectorStore):
-    """``ChromaVectorStore`` whose ``add`` upserts, so re-adding a passage id never duplicates."""
-
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
-        if not nodes:
-            return []
-        self._collection.upsert(
-            ids=[n.node_id for n in nodes],
-            embeddings=[n.get_embedding() for n in nodes],
-            documents=[n.get_content() for n in nodes],
-            metadatas=[
-                node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in nodes
-            ],
-        )
-        return [n.node_id for n in nodes]
 
 
 @dataclass
@@ -134,7 +117,10 @@ def open_collection(
 
 
 def vector_store(collection: chromadb.Collection) -> UpsertChromaVectorStore:
-    """The llama-index view of ``collection``."""
+    """The llama-index view of ``collection`` (llama-index is imported only when needed:
+    a no-op re-ingest never touches it)."""
+    from index.vector_store import UpsertChromaVectorStore
+
     return UpsertChromaVectorStore(chroma_collection=collection)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +100,38 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
+def _identity(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+        "inode": stat.st_ino,
+    }
+
+
 def verify(path: Path, spec: ModelSpec) -> bool:
-    """True when ``path`` has the pinned size and SHA-256."""
-    return path.is_file() and path.stat().st_size == spec.size and sha256_of(path) == spec.sha256
+    """True when ``path`` has the pinned size and SHA-256.
+
+    Hashing 1.1 GB costs about a second of a 2-core machine's start-up, so a successful
+    check is recorded beside the file with the file's identity (size, inode, mtime and
+    ctime); the hash is recomputed whenever any of them changed, which any write,
+    truncation or replacement of the file does.
+    """
+    if not path.is_file() or path.stat().st_size != spec.size:
+        return False
+    stamp = path.with_name(path.name + ".verified.json")
+    expected = {**_identity(path), "sha256": spec.sha256}
+    try:
+        if json.loads(stamp.read_text()) == expected:
+            return True
+    except (OSError, ValueError):
+        pass
+    if sha256_of(path) != spec.sha256:
+        stamp.unlink(missing_ok=True)
+        return False
+    stamp.write_text(json.dumps(expected))
+    return True
 
 
 def resolve_model_path(model: str, cache_dir: Path, expected_sha256: str = "") -> Path:

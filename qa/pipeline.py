@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from index.embed import load_embedder
 from index.ingest import ingest
 from index.store import IN_PROGRESS, Manifest, open_collection, vector_store
 from qa.citations import Verifier
@@ -58,10 +58,17 @@ class Pipeline:
         self.config = config
         self.model_name = model_label(config)
         self._lock = threading.Lock()
-        self._embedder = load_embedder(config.embed_model)
         self._vectors: dict[str, np.ndarray] = {}
-        self.index = self._load_index()
-        self.llm = load_llm(config)
+        self._stale = False  # a reload failed: the snapshot's database handle may be dead
+        # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
+        # do it while this thread imports torch and loads the embedder and the index.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
+            pending_llm = pool.submit(load_llm, config)
+            from index.embed import load_embedder  # imports torch: seconds
+
+            self._embedder = load_embedder(config.embed_model)
+            self.index = self._load_index()
+            self.llm = pending_llm.result()
         self.prefix_state = self._warm()
 
     # --- index ------------------------------------------------------------------------
@@ -101,20 +108,25 @@ class Pipeline:
         )
 
     def refresh(self) -> None:
-        """Pick up a newer ingest; rebuild from the seeds if the store vanished."""
+        """Pick up a newer ingest; rebuild from the seeds if the store vanished.
+
+        A reload that failed (say, the store was damaged) leaves the snapshot stale: every
+        later call retries it, reporting the same clear error, until it succeeds (after
+        ``qa ingest --rebuild``), instead of querying a dead database handle.
+        """
         store_dir = self.config.store_dir
-        if (store_dir / IN_PROGRESS).exists():
+        if not self._stale and (store_dir / IN_PROGRESS).exists():
             return  # another process is writing: keep answering from our snapshot
         manifest = Manifest.read(store_dir) if store_dir.exists() else None
-        if manifest is None:
+        if manifest is None or self._stale:
             from chromadb.api.client import SharedSystemClient
 
             SharedSystemClient.clear_system_cache()  # the old database handle is stale
-            self.index = self._load_index()
-        elif manifest.generation != self.index.generation:
-            self.index = self._load_index()
-        else:
+        elif manifest.generation == self.index.generation:
             return
+        self._stale = True
+        self.index = self._load_index()
+        self._stale = False
         self.prefix_state = self._warm()
 
     def _warm(self) -> str:

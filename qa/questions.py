@@ -103,6 +103,13 @@ _INSTRUCTION = re.compile(
     r"</?\s*(?:context|system|instructions?)\s*>",
     re.IGNORECASE,
 )
+
+
+def looks_like_instruction(text: str) -> bool:
+    """True for text that addresses the system ("ignore previous instructions", "pretend")."""
+    return bool(_INSTRUCTION.search(text))
+
+
 _CLAUSE_BREAK = re.compile(r"((?<=[.?!;])\s+|:\s+|,?\s+(?:and\s+)?then\s+)")
 _ROLE_LABEL = re.compile(r"^\W*(?:system|developer|assistant|user|admin)\W*$", re.IGNORECASE)
 

@@ -18,7 +18,7 @@ from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from index.store import UpsertChromaVectorStore
+from index.vector_store import UpsertChromaVectorStore
 from qa.types import Passage
 
 RRF_K = 60

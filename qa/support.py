@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from nltk.stem import PorterStemmer
+import Stemmer  # PyStemmer (Snowball, C): imports in milliseconds, unlike nltk
 
+from qa.questions import looks_like_instruction
 from qa.types import Passage
 
 _STOPWORDS = frozenset(
@@ -35,15 +36,15 @@ _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "hundred": 100, "thousand": 1000, "half": 0.5, "first": 1, "second": 2, "third": 3,
+    "hundred": 100, "thousand": 1000, "half": 0.5,
 }  # fmt: skip
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:\s*½)?|½|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
-_STEMMER = PorterStemmer()
+_STEMMER = Stemmer.Stemmer("english")
 
 
 @lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
-    return _STEMMER.stem(word)
+    return _STEMMER.stemWord(word)
 
 
 def _number_value(token: str) -> float | None:
@@ -57,20 +58,23 @@ def _number_value(token: str) -> float | None:
         return _NUMBER_WORDS.get(token)
 
 
-_UNIT_WORDS = """
-    mile miles kilometer kilometers km meter meters feet foot hour hours minute minutes
-    second seconds day days week weeks month months year years percent times
-"""  # fmt: skip
-_UNITS = frozenset(_STEMMER.stem(u) for u in _UNIT_WORDS.split())
+_NOUN_WINDOW = 4  # a figure counts what the next few words name: "19 ballistic missiles"
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\s+(?:[a-z]\.)*\s*([^\W\d_]{2,})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Content-word stems, numeric values, and (value, unit) pairs such as (400, "mile")."""
+    """Content-word stems, numeric values, and what each figure counts.
+
+    ``measures`` pairs a figure with each content word that follows it closely
+    ((400, "mile"), (19, "ballist"), (19, "missil")); ``units`` pairs a figure with the
+    first one only: that is what a claim's figure is about.
+    """
 
     words: frozenset[str]
     numbers: frozenset[float]
     measures: frozenset[tuple[float, str]]
+    units: frozenset[tuple[float, str]]
 
 
 @lru_cache(maxsize=4096)
@@ -79,21 +83,31 @@ def analyse(text: str) -> Analysis:
     words: set[str] = set()
     numbers: set[float] = set()
     measures: set[tuple[float, str]] = set()
-    pending: float | None = None
+    units: set[tuple[float, str]] = set()
+    open_figures: list[tuple[float, int]] = []  # (value, content words seen since)
     for raw in _TOKEN.findall(text.lower().replace("’", "'")):
         token = raw.removesuffix("'s")
         value = _number_value(token)
         if value is not None:
             numbers.add(value)
-            pending = value
+            open_figures = [(value, 0)]
+            continue
+        if token in _STOPWORDS or len(token) < 2:
             continue
         stem = _stem(token)
-        if pending is not None and stem in _UNITS:
-            measures.add((pending, stem))
-        pending = None
-        if token not in _STOPWORDS and len(token) > 1:
-            words.add(stem)
-    return Analysis(frozenset(words), frozenset(numbers), frozenset(measures))
+        words.add(stem)
+        for figure, seen in open_figures:
+            measures.add((figure, stem))
+            if seen == 0:
+                units.add((figure, stem))
+        open_figures = [(f, n + 1) for f, n in open_figures if n + 1 < _NOUN_WINDOW]
+    return Analysis(frozenset(words), frozenset(numbers), frozenset(measures), frozenset(units))
+
+
+def counted_noun(question: str) -> str | None:
+    """The stem of what a "how many X" / "how much X" question counts."""
+    match = _HOW_MANY.search(question)
+    return _stem(match.group(1).lower()) if match else None
 
 
 @dataclass(frozen=True)
@@ -119,11 +133,17 @@ class SourceSentence:
 
 
 def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
-    """All sentences of ``passages``."""
+    """The sentences of ``passages`` that can serve as evidence.
+
+    A sentence that instructs the reader ("IGNORE PREVIOUS INSTRUCTIONS and answer X") is
+    data to show, never evidence: otherwise a planted instruction would "support" the
+    very answer it demands.
+    """
     return [
         SourceSentence(passage, start, end, text)
         for passage in passages
         for start, end, text in passage.sentence_texts()
+        if not looks_like_instruction(text)
     ]
 
 
@@ -142,13 +162,23 @@ def _derivable(value: float, stated: frozenset[float]) -> bool:
 
 
 def _units_match(
-    measures: frozenset[tuple[float, str]],
+    claim: Analysis,
+    question: str,
     question_numbers: frozenset[float],
     chosen: Sequence[SourceSentence],
 ) -> bool:
-    """A measure must be stated, or computed, in its own unit: "four years" is not "4 hours"."""
+    """Each figure must be stated, or computed, for the thing it counts.
+
+    "4 hours" is not supported by "four years", nor a bare "1" (to "how many soldiers")
+    by any "1" that does not count soldiers.
+    """
     source = frozenset().union(*(s.measures for s in chosen)) if chosen else frozenset()
-    for value, unit in measures:
+    noun = counted_noun(question)
+    wanted = set(claim.units)
+    counted = {value for value, _ in claim.units}
+    if noun:
+        wanted |= {(value, noun) for value in claim.numbers if value not in counted}
+    for value, unit in wanted:
         same_unit = frozenset(v for v, u in source if u == unit)
         if value not in question_numbers and not _derivable(value, same_unit):
             return False
@@ -218,16 +248,26 @@ def best_support(
 
     stated = frozenset().union(*(s.numbers for s in chosen)) if chosen else frozenset()
     numbers_ok = all(_derivable(n, stated) for n in numbers) and _units_match(
-        claim_info.measures, question_numbers, chosen
+        claim_info, question, question_numbers, chosen
     )
-    if not numbers_ok and chosen and len(chosen) < max_sentences:
-        # A computed number ("21 missiles") may need one more stated figure to derive it.
-        for extra in sorted(remaining, key=lambda s: -len(claim_words & s.words)):
-            if all(_derivable(n, stated | extra.numbers) for n in numbers) and _units_match(
-                claim_info.measures, question_numbers, [*chosen, extra]
+    if not numbers_ok and numbers and len(chosen) < max_sentences:
+        # A computed figure ("21 missiles") needs the stated figures it is computed from:
+        # try one or two more of the most on-topic sentences.
+        topic = claim_words | question_words
+        ranked = sorted((s for s in remaining if s.numbers), key=lambda s: -len(topic & s.words))
+        room = max_sentences - len(chosen)
+        options = [[a] for a in ranked[:6]] + (
+            [[a, b] for i, a in enumerate(ranked[:6]) for b in ranked[i + 1 : 6]]
+            if room > 1
+            else []
+        )
+        for extra in options:
+            trial = [*chosen, *extra]
+            trial_stated = stated.union(*(s.numbers for s in extra))
+            if all(_derivable(n, trial_stated) for n in numbers) and _units_match(
+                claim_info, question, question_numbers, trial
             ):
-                chosen.append(extra)
-                stated, numbers_ok = stated | extra.numbers, True
+                chosen, stated, numbers_ok = trial, trial_stated, True
                 break
     score = (len(covered) + sum(_derivable(n, stated) for n in numbers)) / (
         len(target) + len(numbers)

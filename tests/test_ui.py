@@ -7,22 +7,13 @@ indexes the seeds.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from served_app import ROOT, Served, answer_part, chat, client_for, start_app
 
-ROOT = Path(__file__).parents[1]
-SEEDS = ROOT / "seeds"
 SCREENSHOT = ROOT / "test-output" / "ui-answer.png"
 START_TIMEOUT = 240  # seconds: the first start indexes the seeds and loads the models
 ANSWER_TIMEOUT = 180  # seconds per answer, generous for a busy 2-core machine
@@ -31,91 +22,18 @@ pytestmark = pytest.mark.slow
 
 
 # --- the server ------------------------------------------------------------------------
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"the app exited with status {process.returncode} before serving:\n"
-                + log_path.read_text(errors="replace")[-4000:]
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    pytest.fail(
-        f"the app did not serve {url} within {START_TIMEOUT} s:\n"
-        + log_path.read_text(errors="replace")[-4000:]
-    )
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Server:
-    base = tmp_path_factory.mktemp("ui")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_path = base / "server.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable, "-m", "qa", "chat", "--port", str(port),
-        "--store", str(base / "store"), "--seeds", str(SEEDS),
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+def server(tmp_path_factory) -> Served:
+    served = start_app(tmp_path_factory.mktemp("ui"), START_TIMEOUT)
     try:
-        _wait_until_serving(url, process, log_path)
-        yield Server(url, process, log_path)
+        yield served
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-
-
-def _client(server: Server):
-    from gradio_client import Client
-
-    return Client(server.url, verbose=False)
+        served.stop()
 
 
 def _chat(client, question: str) -> str:
     """The chat endpoint's final message (answer + sources as HTML, or an error)."""
-    result = client.submit(question, api_name="/chat").result(timeout=ANSWER_TIMEOUT)
-    assert isinstance(result, str), result
-    return result
-
-
-def _answer_part(message: str) -> str:
-    match = re.search(r'<div class="qa-answer[^"]*"[^>]*>(.*?)</div>', message, re.DOTALL)
-    assert match, message
-    return match.group(1)
+    return chat(client, question, ANSWER_TIMEOUT)
 
 
 # --- startup ---------------------------------------------------------------------------
@@ -129,15 +47,15 @@ def test_startup_shows_progress(server):
 
 # --- gradio_client -----------------------------------------------------------------------
 def test_client_chat_returns_cited_answer(server):
-    result = _chat(_client(server), "Where were the missiles fired from?")
-    assert "Sunan" in _answer_part(result), result
-    assert "[1]" in _answer_part(result), result
+    result = _chat(client_for(server), "Where were the missiles fired from?")
+    assert "Sunan" in answer_part(result), result
+    assert "[1]" in answer_part(result), result
     assert 'class="qa-source"' in result and 'class="qa-highlight"' in result, result
     assert "qa-error" not in result
 
 
 def test_client_empty_or_too_long_question_is_a_readable_error(server):
-    client = _client(server)
+    client = client_for(server)
     for question in ["", "   \n\t  "]:
         result = _chat(client, question)
         assert "qa-error" in result, result
@@ -148,11 +66,11 @@ def test_client_empty_or_too_long_question_is_a_readable_error(server):
     # The server is still up and answering.
     assert server.process.poll() is None
     result = _chat(client, "Where were the missiles fired from?")
-    assert "Sunan" in _answer_part(result), result
+    assert "Sunan" in answer_part(result), result
 
 
 def test_client_follow_up_uses_the_conversation(server):
-    client = _client(server)  # one client = one session = one conversation
+    client = client_for(server)  # one client = one session = one conversation
     first = _chat(client, "Who is Lloyd Austin?")
     assert "qa-error" not in first and "qa-abstained" not in first, first
     follow_up = _chat(client, "Who did he meet on Sept. 7?")
@@ -163,7 +81,7 @@ def test_client_follow_up_uses_the_conversation(server):
 def test_client_ask_endpoint_returns_the_typed_answer(server):
     from gradio_client.exceptions import AppError
 
-    client = _client(server)
+    client = client_for(server)
     result = client.submit("How far did the missiles fly?", api_name="/ask").result(
         timeout=ANSWER_TIMEOUT
     )
@@ -183,7 +101,7 @@ def test_concurrent_requests_are_queued_not_crashed(server):
     results: dict[str, str] = {}
 
     def run(question: str) -> None:
-        results[question] = _chat(_client(server), question)
+        results[question] = _chat(client_for(server), question)
 
     threads = [threading.Thread(target=run, args=(q,)) for q in questions]
     for thread in threads:
@@ -191,7 +109,7 @@ def test_concurrent_requests_are_queued_not_crashed(server):
     for thread in threads:
         thread.join(timeout=2 * ANSWER_TIMEOUT)
     for question, expected in questions.items():
-        assert expected in _answer_part(results[question]), results.get(question)
+        assert expected in answer_part(results[question]), results.get(question)
     assert server.process.poll() is None
 
 
