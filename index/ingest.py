@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
@@ -149,7 +149,8 @@ def ingest(
         new = [wanted[i] for i in wanted if i not in existing]
         stale = sorted(existing - set(wanted))
         if new:
-            _embed_and_store(new, collection, config, progress)
+            reusable = _stored_vectors(collection, stale)
+            _embed_and_store(new, collection, config, progress, reusable)
         if stale:
             collection.delete(ids=stale)
         Manifest(
@@ -168,19 +169,42 @@ def ingest(
     return report
 
 
-def _embed_and_store(
-    passages: list[Passage], collection: object, config: Config, progress: Progress | None
-) -> None:
-    from index.embed import load_embedder  # loading torch costs seconds: only when needed
+def _stored_vectors(collection: Any, ids: list[str]) -> dict[str, list[float]]:
+    """Text -> embedding of passages about to be replaced.
 
-    embedder = load_embedder(config.embed_model)
+    An edit near the top of a file moves the offsets (so the ids) of every later passage;
+    their text is unchanged and so is its embedding.
+    """
+    if not ids:
+        return {}
+    stored = collection.get(ids=ids, include=["documents", "embeddings"])
+    return {
+        text: list(vector)
+        for text, vector in zip(stored["documents"], stored["embeddings"], strict=True)
+    }
+
+
+def _embed_and_store(
+    passages: list[Passage],
+    collection: Any,
+    config: Config,
+    progress: Progress | None,
+    reusable: dict[str, list[float]],
+) -> None:
     nodes = [to_node(p) for p in passages]
-    batch = 16
-    for i in range(0, len(nodes), batch):
-        chunk = nodes[i : i + batch]
-        vectors = embedder.get_text_embedding_batch([n.get_content() for n in chunk])
-        for node, vector in zip(chunk, vectors, strict=True):
-            node.embedding = vector
-        vector_store(collection).add(chunk)
-        if progress:
-            progress("embedding", min(i + batch, len(nodes)), len(nodes))
+    for node in nodes:
+        node.embedding = reusable.get(node.get_content())
+    todo = [n for n in nodes if n.embedding is None]
+    if todo:
+        from index.embed import load_embedder  # loading torch costs seconds: only when needed
+
+        embedder = load_embedder(config.embed_model)
+        batch = 16
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            vectors = embedder.get_text_embedding_batch([n.get_content() for n in chunk])
+            for node, vector in zip(chunk, vectors, strict=True):
+                node.embedding = vector
+            if progress:
+                progress("embedding", min(i + batch, len(todo)), len(todo))
+    vector_store(collection).add(nodes)

@@ -60,11 +60,20 @@ def test_edited_file_replaces_its_passages_and_deleted_file_is_removed(setup):
     )
     ingest(config=config)
     text = (seeds / "article.txt").read_text()
+    before = ingest(config=config)
+    assert before.unchanged == before.passages
     (seeds / "article.txt").write_text(text.replace("more than 400 miles", "about 300 miles"))
     report = ingest(config=config)
-    assert report.added == 1 and report.removed == 1
-    documents = _ids(config)
-    assert len(documents["ids"]) == len(set(documents["ids"])) == report.passages
+    # The edited passage and every later one (their offsets moved) are replaced, not added.
+    assert report.added == report.removed > 0
+    assert report.passages == before.passages
+    collection = open_collection(
+        config.store_dir, config.collection, config.embed_model, create=False
+    )
+    stored = collection.get(include=["documents"])
+    assert len(stored["ids"]) == len(set(stored["ids"])) == report.passages
+    joined = " ".join(stored["documents"])
+    assert "about 300 miles" in joined and "more than 400 miles" not in joined
     (seeds / "note.md").unlink()
     report = ingest(config=config)
     assert report.removed == 1 and report.files == 1
