@@ -33,8 +33,6 @@ Question: Until when will the work last, and why did the library close?
 Answer: Until March [2]; it closed for renovation [1].
 Question: How much will it cost, and who said so?
 Answer: $3 million, according to Mayor Ana Ruiz [2].
-Question: Who designed the library?
-Answer: {ABSTAIN_TEXT}
 Question: How many books does the library hold?
 Answer: {ABSTAIN_TEXT} It only says a mobile library will visit every Saturday [3].
 Question: What is the capital of France?
