@@ -131,7 +131,7 @@ class Pipeline:
 
     def _warm(self) -> str:
         """Load (or compute once) the model state for the stable part of the prompt."""
-        if sum(len(p.text) for p in self.index.passages) > self.config.context_char_budget:
+        if not self._whole_corpus_fits():
             return "skipped"  # the prompt changes per question: nothing stable to keep
         marker = "\x00QUESTION\x00"
         prompt = self.llm.messages_to_prompt(answer_messages(self.index.passages, marker))
@@ -161,11 +161,13 @@ class Pipeline:
         The whole corpus when it fits the budget (a stable prompt prefix), otherwise the
         retrieved passages.
         """
-        passages = self.index.passages
-        if sum(len(p.text) for p in passages) <= self.config.context_char_budget:
-            return passages
+        if self._whole_corpus_fits():
+            return self.index.passages
         chosen = {p.id for p in retrieved.passages}
-        return [p for p in passages if p.id in chosen]
+        return [p for p in self.index.passages if p.id in chosen]
+
+    def _whole_corpus_fits(self) -> bool:
+        return sum(len(p.text) for p in self.index.passages) <= self.config.context_char_budget
 
     def ask(self, question: str, history: History | None = None) -> Answer:
         """Answer ``question`` (and return the typed result)."""
