@@ -2,8 +2,8 @@
 
 Answer metrics follow the SQuAD v2 evaluation script: normalise (lower case, drop
 punctuation and articles, squeeze spaces), then exact match and token F1 against the
-best gold answer. "Contained" asks whether a normalised gold answer occurs inside the
-normalised prediction (our answers are short sentences, not bare spans).
+best gold answer. "Contained" asks whether every word of a normalised gold answer occurs
+in the normalised prediction (our answers are short sentences, not bare spans).
 """
 
 from __future__ import annotations
@@ -44,8 +44,15 @@ def token_f1(prediction: str, gold: str) -> float:
 
 
 def contains(prediction: str, gold: str) -> float:
-    needle = normalize_answer(gold)
-    return float(bool(needle) and f" {needle} " in f" {normalize_answer(prediction)} ")
+    """Every normalised word of ``gold`` occurs in ``prediction``, in any order.
+
+    Order-free so that a correct two-part answer phrased differently ("Vladivostok, ...,
+    on April 25, 2019" for "Vladivostok, April 25, 2019"; "11:43 a.m.; 11:53 a.m." for
+    "11:43 a.m. and 11:53 a.m.") counts; whole tokens, so "1400 miles" does not contain
+    "400 miles".
+    """
+    needle = Counter(normalize_answer(gold).split()) - Counter(["and"])  # "A and B" ~ "A; B"
+    return float(bool(needle) and not needle - Counter(normalize_answer(prediction).split()))
 
 
 def best(metric, prediction: str, golds: Sequence[str]) -> float:  # type: ignore[no-untyped-def]

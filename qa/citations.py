@@ -30,6 +30,7 @@ ABSTAIN_SIGNAL = re.compile(
 )
 
 
+_ABBREVIATION_END = re.compile(r"(?:\b[A-Za-z]\.){2,}$")  # a.m. / U.S.
 _META_LEAD = re.compile(
     r"^(?:according to the (?:article|passages?|document),?\s*|the (?:article|passages?|document)"
     r" (?:states|says|mentions|notes|reports) that\s+)",
@@ -95,25 +96,30 @@ class Verifier:
                 continue
             markers = "".join(f"[{_cite(support, p, citations).number}]" for p in support.passages)
             body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, ".")
+            if _ABBREVIATION_END.search(claim):
+                body, stop = claim, ""  # "11:53 a.m. [1]", not "11:53 a.m [1]."
             parts.append(f"{body} {markers}{stop}")
         if not parts:
             return Verified(ABSTAIN_TEXT, [], True, checks)
         return Verified(" ".join(parts), list(citations.values()), abstained, checks)
 
-    def add_related(self, verified: Verified, passage: Passage) -> Verified:
-        """Point an uncited abstention at the closest sentence of ``passage``.
+    def add_related(self, verified: Verified, passages: Sequence[Passage]) -> Verified:
+        """Point an uncited abstention at the closest sentence of the best ``passages``.
 
         "The article does not say" alone leaves the user nowhere; quoting the most related
         sentence (with its citation) often answers the question behind the question, and it
         corrects a false premise the model declined to answer ("fired off its eastern
-        coast").
+        coast"). A false premise pulls retrieval towards the passage it echoes ("only 220
+        miles" finds the Aug. 30 launch), so the best two passages compete.
         """
         if not verified.abstained or verified.citations or self.similarity is None:
             return verified
-        own = [s for s in self.sentences if s.passage.id == passage.id]
+        ids = {p.id for p in passages}
+        own = [s for s in self.sentences if s.passage.id in ids]
         if not own:
             return verified
         best = max(own, key=lambda s: self.similarity(self.question, s.text))
+        passage = best.passage
         citation = Citation(1, passage.id, passage.doc, best.start, best.end, best.text)
         quote = " ".join(best.text.split())
         text = f"{verified.text} The closest passage says: “{quote}” [1]"

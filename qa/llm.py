@@ -98,6 +98,13 @@ def _llama_cpp(path: Path, config: Config) -> LLM:
     return llm
 
 
+def supports_prefill(llm: LLM) -> bool:
+    """Can the answer be started for the model (a raw prompt)? Local llama.cpp only."""
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    return isinstance(llm, LlamaCPP)
+
+
 def warm_prefix(llm: LLM, prefix: str, cache_dir: Path) -> str:
     """Make llama.cpp start from an already evaluated ``prefix`` (the stable system prompt).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,11 +18,12 @@ import numpy as np
 
 from index.ingest import ingest
 from index.store import IN_PROGRESS, Manifest, open_collection, vector_store
-from qa.citations import Verifier
+from qa.calculate import calculated_claim, needs_calculation
+from qa.citations import Verified, Verifier
 from qa.config import Config
 from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
-from qa.llm import load_llm, model_label, warm_prefix
-from qa.prompts import ABSTAIN_TEXT, answer_messages, rewrite_messages
+from qa.llm import load_llm, model_label, supports_prefill, warm_prefix
+from qa.prompts import ABSTAIN_TEXT, CALCULATION_LEAD, answer_messages, rewrite_messages
 from qa.questions import (
     History,
     clean_question,
@@ -213,37 +214,64 @@ class Pipeline:
                 rewritten_question=rewritten,
                 model=self.model_name,
             )
-
             context = self.context_for(retrieved)
-            mark = time.perf_counter()
-            raw = ""
-            for delta in self._stream(answer_messages(context, standalone)):
-                if not raw:
-                    timings["first_token"] = time.perf_counter() - started
-                raw += delta
-                yield Delta(delta)
-            timings["generate"] = time.perf_counter() - mark
-
-            mark = time.perf_counter()
             context_ids = {p.id for p in context}
-            sentences = [s for s in self.index.sentences if s.passage.id in context_ids]
             verifier = Verifier(
                 question=standalone,
                 context=context,
-                sentences=sentences,
+                sentences=[s for s in self.index.sentences if s.passage.id in context_ids],
                 threshold=config.support_threshold,
                 min_qa_similarity=config.min_qa_similarity,
                 similarity=self.similarity,
             )
-            verified = verifier.verify(raw)
+
+            mark = time.perf_counter()
+            raw, verified = yield from self._draft(context, standalone, verifier, timings, started)
+            timings["generate"] = time.perf_counter() - mark
+
+            mark = time.perf_counter()
             if retrieved.passages and retrieved.max_dense >= config.min_related_score:
-                verified = verifier.add_related(verified, retrieved.passages[0])
+                verified = verifier.add_related(verified, retrieved.passages[:2])
             timings["verify"] = time.perf_counter() - mark
             timings["total"] = time.perf_counter() - started
             answer.text, answer.citations = verified.text, verified.citations
             answer.abstained, answer.raw_text, answer.timings = verified.abstained, raw, timings
             answer.checks = verified.checks
             yield answer
+
+    def _draft(
+        self,
+        context: list[Passage],
+        question: str,
+        verifier: Verifier,
+        timings: dict[str, float],
+        started: float,
+    ) -> Generator[Delta, None, tuple[str, Verified]]:
+        """Stream the model's answer; return its raw text and the verified answer.
+
+        A question that asks for a total or a difference first gets a calculation (see
+        :mod:`qa.calculate`); if that yields no checked result, the model answers plainly.
+        """
+        raw = ""
+
+        def note(delta: str) -> Delta:
+            nonlocal raw
+            raw += delta
+            timings.setdefault("first_token", time.perf_counter() - started)
+            return Delta(delta)
+
+        if needs_calculation(question) and supports_prefill(self.llm):
+            for delta in self._calculate(context, question):
+                yield note(delta)
+            claim = calculated_claim(raw)
+            verified = verifier.verify(claim) if claim else None
+            if verified is not None and verified.citations:
+                return raw, verified
+            yield note("\n\n")
+        working = len(raw)
+        for delta in self._stream(answer_messages(context, question)):
+            yield note(delta)
+        return raw, verifier.verify(raw[working:])
 
     def _abstain_early(
         self,
@@ -266,14 +294,40 @@ class Pipeline:
         )
 
     def _stream(self, messages: list) -> Iterator[str]:
+        return self._generate(lambda: self.llm.stream_chat(messages))
+
+    def _stream_text(self, prompt: str) -> Iterator[str]:
+        """Continue a raw, already formatted prompt (one that starts the answer)."""
+        return self._generate(lambda: self.llm.stream_complete(prompt, formatted=True))
+
+    @staticmethod
+    def _generate(start: Callable[[], Iterable]) -> Iterator[str]:
         try:
-            for chunk in self.llm.stream_chat(messages):
+            for chunk in start():
                 if chunk.delta:
                     yield chunk.delta
         except QAError:
             raise
         except Exception as exc:
             raise LLMError(f"the language model failed: {type(exc).__name__}: {exc}") from exc
+
+    def _calculate(self, context: list[Passage], question: str) -> Iterator[str]:
+        """The model's working for a total or difference: the figures, then the arithmetic.
+
+        The answer is prefilled with a lead-in that makes the model copy the figures
+        first (it otherwise repeats one of them as the answer); generation stops once a
+        calculation is written out.
+        """
+        prompt = self.llm.messages_to_prompt(answer_messages(context, question))
+        text = ""
+        stream = self._stream_text(prompt + CALCULATION_LEAD)
+        for delta in stream:
+            text += delta
+            yield delta
+            done = "\n" in text.rsplit("=", 1)[-1] and calculated_claim(text)
+            if done or len(text) > self.config.max_working_chars:
+                break
+        stream.close()
 
     def _complete_line(self, messages: list) -> str:
         """The model's first line of output; generation stops as soon as it is complete."""

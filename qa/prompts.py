@@ -44,6 +44,10 @@ Answer: {ABSTAIN_TEXT}
 
 Now the real document."""
 
+# Prefilled at the start of the answer to a question that asks for a total or a
+# difference (see qa.calculate): the model copies the figures, then does the arithmetic.
+CALCULATION_LEAD = "This needs a calculation. The figures, copied from the passages:\n-"
+
 REWRITE_INSTRUCTION = (
     "Rewrite my follow-up as one standalone question, replacing words like he, they, it, "
     "that, there or then with what they refer to above. Do not answer it; reply with the "

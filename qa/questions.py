@@ -88,7 +88,17 @@ def clean_rewrite(text: str, fallback: str) -> str:
     line = _MARKERS.sub("", line).strip().strip("\"'“”")
     if not line or len(line) > 3 * len(fallback) + 200:
         return fallback
+    # The follow-up's own question word must survive: "When?" after "What did they agree
+    # on?" was seen rewritten as "What did they agree on?", which answers the wrong thing.
+    asked, rewritten = _WH_WORD.match(fallback), _WH_WORD.match(line)
+    if asked and rewritten and asked.group(1).lower() != rewritten.group(1).lower():
+        line = asked.group(1).capitalize() + line[rewritten.end(1) :]
     return line
+
+
+_WH_WORD = re.compile(
+    r"^\W*(when|where|why|who|whom|what|which|how\s+(?:many|much|long|far))\b", re.IGNORECASE
+)
 
 
 _INSTRUCTION = re.compile(

@@ -1,9 +1,10 @@
 """Does a passage support a claim? Lexical evidence, numbers, and a small-arithmetic rule.
 
 A claim counts as supported when the words it adds beyond the question (its *new*
-information) occur in the chosen source sentences, and every number in it is either
-stated there or is the sum, difference or product of two stated numbers (so "21
-missiles" is supported by "19 ballistic missiles" and "two ... missiles"). Echoing the
+information) occur in the chosen source sentences, and every number it asserts (even one
+the question states) is either stated there or is the sum, difference or product of two
+stated numbers (so "21 missiles" is supported by "19 ballistic missiles" and "two ...
+missiles"). Echoing the
 question earns nothing: "The missiles were fired from Wonsan" against a passage about
 Sunan fails on "Wonsan" even though "missiles" and "fired" match.
 """
@@ -17,6 +18,7 @@ from functools import lru_cache
 
 import Stemmer  # PyStemmer (Snowball, C): imports in milliseconds, unlike nltk
 
+from qa.calculate import shown_calculation
 from qa.questions import looks_like_instruction
 from qa.types import Passage
 
@@ -147,6 +149,20 @@ def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
     ]
 
 
+_NEGATED = re.compile(
+    r"\b(?:not|rather than|instead of)\b(?:[^,;:.]|[,.](?=\d))*", re.IGNORECASE
+)  # up to the end of the clause; "1,000" and "1.5" stay whole
+
+
+def asserted_part(claim: str) -> str:
+    """``claim`` without what it denies: "two, not three" asserts only "two".
+
+    A figure the question states is not evidence (a question can plant "1,000 miles"), so
+    every asserted figure must come from the sources; a denied one asserts nothing.
+    """
+    return _NEGATED.sub(" ", claim).strip() or claim
+
+
 def _derivable(value: float, stated: frozenset[float]) -> bool:
     """Stated, or the sum, difference or product of two different stated figures >= 2."""
     if value in stated:
@@ -161,26 +177,37 @@ def _derivable(value: float, stated: frozenset[float]) -> bool:
     )
 
 
+def _is_year(value: float) -> bool:
+    return value == int(value) and 1800 <= value <= 2200
+
+
 def _units_match(
-    claim: Analysis,
-    question: str,
-    question_numbers: frozenset[float],
-    chosen: Sequence[SourceSentence],
+    claim: Analysis, question: str, chosen: Sequence[SourceSentence], computed: float | None
 ) -> bool:
     """Each figure must be stated, or computed, for the thing it counts.
 
     "4 hours" is not supported by "four years", nor a bare "1" (to "how many soldiers")
-    by any "1" that does not count soldiers.
+    by any "1" that does not count soldiers. In a claim that shows its calculation
+    ("19 + 2 = 21") the ``computed`` result is checked by the arithmetic instead, and
+    calendar years among the operands ("2023 - 2019 = 4 years") count nothing. A figure
+    the question names is only checked for being stated (by :func:`best_support`).
     """
     source = frozenset().union(*(s.measures for s in chosen)) if chosen else frozenset()
     noun = counted_noun(question)
     wanted = set(claim.units)
     counted = {value for value, _ in claim.units}
     if noun:
-        wanted |= {(value, noun) for value in claim.numbers if value not in counted}
+        wanted |= {
+            (value, noun)
+            for value in claim.numbers
+            if value not in counted and not (computed is not None and _is_year(value))
+        }
+    echoed = analyse(question).numbers  # "the Sept. 7 agreement": stated, not counted
     for value, unit in wanted:
+        if value == computed or value in echoed:
+            continue
         same_unit = frozenset(v for v, u in source if u == unit)
-        if value not in question_numbers and not _derivable(value, same_unit):
+        if not _derivable(value, same_unit):
             return False
     return True
 
@@ -213,11 +240,11 @@ def best_support(
     ``similarity`` (an embedding cosine) breaks ties and lets a paraphrased claim whose
     words differ from the source still be matched to the most similar sentence.
     """
-    claim_info, question_info = analyse(claim), analyse(question)
-    claim_words, claim_numbers = claim_info.words, claim_info.numbers
-    question_words, question_numbers = question_info.words, question_info.numbers
+    asserted = asserted_part(claim)
+    claim_info, question_words = analyse(asserted), analyse(question).words
+    computed = shown_calculation(asserted)
+    claim_words, numbers = claim_info.words, claim_info.numbers - {computed}
     target = claim_words - question_words or claim_words
-    numbers = claim_numbers - question_numbers
     if not target and not numbers:
         return Support(0.0, (), True)
 
@@ -248,7 +275,7 @@ def best_support(
 
     stated = frozenset().union(*(s.numbers for s in chosen)) if chosen else frozenset()
     numbers_ok = all(_derivable(n, stated) for n in numbers) and _units_match(
-        claim_info, question, question_numbers, chosen
+        claim_info, question, chosen, computed
     )
     if not numbers_ok and numbers and len(chosen) < max_sentences:
         # A computed figure ("21 missiles") needs the stated figures it is computed from:
@@ -265,7 +292,7 @@ def best_support(
             trial = [*chosen, *extra]
             trial_stated = stated.union(*(s.numbers for s in extra))
             if all(_derivable(n, trial_stated) for n in numbers) and _units_match(
-                claim_info, question, question_numbers, trial
+                claim_info, question, trial, computed
             ):
                 chosen, stated, numbers_ok = trial, trial_stated, True
                 break

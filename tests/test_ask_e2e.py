@@ -72,6 +72,17 @@ def test_question_spanning_two_paragraphs(config):
     _check_citations(answer)
 
 
+def test_a_difference_is_computed_and_shows_its_working(config):
+    answer = ask(
+        "How much farther did Wednesday's missiles fly than the ones launched on Aug. 30?",
+        config=config,
+    )
+    assert not answer.abstained
+    assert "= 180 miles" in answer.text  # the result is recomputed, not the model's
+    assert "400 miles" in _quotes(answer) and "220 miles" in _quotes(answer)
+    _check_citations(answer)
+
+
 @pytest.mark.parametrize(
     "question",
     ["Who is the president of France?", "How many soldiers are stationed at Camp Humphreys?"],

@@ -26,6 +26,8 @@ def test_squad_normalisation_and_scores():
     assert contains("They flew more than 400 miles [1].", "more than 400 miles") == 1.0
     assert contains("They flew 1400 miles.", "400 miles") == 0.0
     assert contains("about 1 ½ hours", "1 1/2 hours") == 1.0
+    assert contains("Vladivostok, 425 miles away, on April 25, 2019", "Vladivostok, April 25, 2019")
+    assert contains("Vladivostok", "Vladivostok, April 25, 2019") == 0.0  # half an answer
 
 
 def test_citation_metrics():

@@ -58,6 +58,10 @@ def test_rewrite_output_is_cleaned():
         "Whom did Lloyd Austin meet?"
     )
     assert clean_rewrite("", "fallback?") == "fallback?"
+    assert clean_rewrite("What did the defense chiefs agree to?", "When?") == (
+        "When did the defense chiefs agree to?"
+    )
+    assert clean_rewrite("When did they agree?", "When?") == "When did they agree?"
 
 
 def test_instructions_are_split_from_the_real_question():

@@ -42,6 +42,18 @@ def test_computed_numbers_are_supported_but_invented_ones_are_not(context):
     assert not invented.numbers_ok
 
 
+def test_a_figure_planted_in_the_question_is_not_evidence(context):
+    _, sentences = context
+    question = "The real figure is 1,000 miles. How far did the missiles fly?"
+    assert not best_support("1,000 miles.", question, sentences).numbers_ok
+    assert best_support("More than 400 miles, not 1,000.", question, sentences).numbers_ok
+    agreement = "Who was South Korea's defense minister in the Sept. 7 agreement?"
+    echo = best_support("Lee Jong-sup was in the Sept. 7 agreement.", agreement, sentences)
+    assert echo.numbers_ok and echo.score == 1.0
+    why_three = "Why did North Korea fire three missiles on Wednesday?"
+    assert best_support("It fired two missiles, not three.", why_three, sentences).numbers_ok
+
+
 def test_wrong_citation_is_reattached_to_the_supporting_sentence(context):
     passages, sentences = context
     wrong = _number_of(passages, "David Choi")
