@@ -26,6 +26,7 @@ from qa.llm import load_llm, model_label, supports_prefill, warm_prefix
 from qa.prompts import ABSTAIN_TEXT, CALCULATION_LEAD, answer_messages, rewrite_messages
 from qa.questions import (
     History,
+    as_direct_question,
     clean_question,
     clean_rewrite,
     needs_rewrite,
@@ -189,7 +190,8 @@ class Pipeline:
             timings: dict[str, float] = {}
             self.refresh()
             standalone, instructed = split_instructions(text)
-            rewritten = standalone if instructed else None
+            standalone = as_direct_question(standalone)
+            rewritten = standalone if instructed or standalone != text else None
             if instructed and not standalone:
                 # Only instructions, no question about the documents: nothing to look up.
                 yield from self._abstain_early(text, rewritten, timings, started)

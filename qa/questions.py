@@ -110,9 +110,30 @@ _INSTRUCTION = re.compile(
     r"\bjailbreak\b|\bfrom now on\b|\byou may now\b|"
     r"\b(?:use|with) (?:your )?(?:outside|own|general|world) knowledge\b|"
     r"\b(?:tell|write|compose) (?:me )?(?:a |an )?(?:joke|poem|story|song|essay|code)\b|"
+    r"^\W*(?:please\s+)?(?:confirm|say|state|agree|admit|assert)\s+that\b|"
     r"</?\s*(?:context|system|instructions?)\s*>",
     re.IGNORECASE,
 )
+
+
+_INDIRECT = re.compile(
+    r"^\W*(?:please\s+)?(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?(?:tell|show)\s+me\s+"
+    r"(?=(?:what|where|when|who|whom|whose|why|how|which)\b)",
+    re.IGNORECASE,
+)
+
+
+def as_direct_question(text: str) -> str:
+    """ "Tell me what Putin said when he greeted Kim." -> "What Putin said when he greeted Kim?"
+
+    The 1.5B model answered the request form with the wrong quote and the question form
+    with the right one; the request adds nothing but words for it to trip on.
+    """
+    match = _INDIRECT.match(text)
+    if not match:
+        return text
+    rest = text[match.end() :].strip().rstrip(".!")
+    return rest[:1].upper() + rest[1:] + ("" if rest.endswith("?") else "?")
 
 
 def looks_like_instruction(text: str) -> bool:
