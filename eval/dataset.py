@@ -3,11 +3,19 @@
 Each line of ``qa_set.jsonl`` is one item: ``id``, ``type``, ``question``, ``answers``
 (all acceptable short answers; empty means the right behaviour is to abstain),
 ``evidence`` (exact quotes from the article), ``history`` (earlier turns for follow-ups).
+
+Two kinds read ``answers`` differently (see :func:`eval.scoring.score_item`):
+
+- ``summary`` and ``list`` (:data:`MULTI_FACT_TYPES`): every entry is a required fact,
+  its acceptable phrasings separated by ``" | "`` ("Vladimir Putin | Putin").
+- ``yes_no``: every entry is one acceptable answer whose first word is "Yes" or "No"
+  and whose rest is the fact the answer must contain ("No, Tuesday").
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +29,18 @@ TYPES = (
     "false_premise",
     "injection",
     "multi_turn",
+    "summary",
+    "list",
+    "yes_no",
+    "why_how",
+    "authorship",
+    "plausible_unanswerable",
 )
+MULTI_FACT_TYPES = frozenset({"summary", "list"})
+ABSTAIN_TYPES = frozenset(
+    {"unanswerable_on_topic", "unanswerable_off_topic", "plausible_unanswerable"}
+)
+_POLARITY = re.compile(r"(?:yes|no)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,7 @@ def locate_evidence(items: list[EvalItem], documents: dict[str, str]) -> EvalSet
             problems.append(f"{item.id}: unknown type {item.type!r}")
         if item.answerable and not item.evidence:
             problems.append(f"{item.id}: answerable but has no evidence")
+        problems.extend(f"{item.id}: {p}" for p in _shape_problems(item))
         found = []
         for quote in item.evidence:
             hits = [
@@ -105,6 +125,17 @@ def locate_evidence(items: list[EvalItem], documents: dict[str, str]) -> EvalSet
     if problems:
         raise ValueError("evaluation set problems:\n  " + "\n  ".join(problems))
     return EvalSet(items, spans)
+
+
+def _shape_problems(item: EvalItem) -> list[str]:
+    """What is wrong with ``answers`` for the item's type (empty when nothing is)."""
+    if item.type in ABSTAIN_TYPES and item.answers:
+        return ["an unanswerable item has answers"]
+    if item.type in MULTI_FACT_TYPES and len(item.answers) < 2:
+        return [f"a {item.type} item needs at least two required facts"]
+    if item.type == "yes_no" and not (item.answers and all(map(_POLARITY.match, item.answers))):
+        return ["a yes_no item needs answers, each starting with Yes or No"]
+    return []
 
 
 def read_documents(seeds_dir: Path) -> dict[str, str]:

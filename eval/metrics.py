@@ -4,6 +4,11 @@ Answer metrics follow the SQuAD v2 evaluation script: normalise (lower case, dro
 punctuation and articles, squeeze spaces), then exact match and token F1 against the
 best gold answer. "Contained" asks whether every word of a normalised gold answer occurs
 in the normalised prediction (our answers are short sentences, not bare spans).
+
+Multi-fact answers (summaries, lists) are checked fact by fact (:func:`facts_contained`),
+sentence by sentence for citations (:func:`every_unit_cited`) and for repeated sentences
+or list entries (:func:`has_repetition`); yes/no answers by their first word
+(:func:`yes_no_contains`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,16 @@ from collections import Counter
 from collections.abc import Sequence
 
 from eval.dataset import EvidenceSpan
+from index.chunk import split_sentences
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 _PUNCTUATION = set(string.punctuation) | set("“”‘’—–½")
+_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+_CITATIONS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_ENTRY_SEPARATOR = re.compile(r"[,;]|\band\b")
+ALTERNATIVES = " | "  # separates the acceptable phrasings of one required fact
 
 
 def normalize_answer(text: str) -> str:
@@ -58,6 +69,83 @@ def contains(prediction: str, gold: str) -> float:
 def best(metric, prediction: str, golds: Sequence[str]) -> float:  # type: ignore[no-untyped-def]
     """The metric against the best-matching gold answer (0 when there is none)."""
     return max((metric(prediction, g) for g in golds), default=0.0)
+
+
+def alternatives(fact: str) -> list[str]:
+    """The acceptable phrasings of one required fact ("Vladimir Putin | Putin")."""
+    return [a.strip() for a in fact.split(ALTERNATIVES) if a.strip()]
+
+
+def fact_contained(prediction: str, fact: str) -> bool:
+    """Some alternative of ``fact`` is contained (:func:`contains`) in ``prediction``."""
+    return any(contains(prediction, a) for a in alternatives(fact))
+
+
+def facts_contained(prediction: str, facts: Sequence[str]) -> float:
+    """Share of the required ``facts`` the prediction contains (0 when there are none)."""
+    if not facts:
+        return 0.0
+    return sum(fact_contained(prediction, f) for f in facts) / len(facts)
+
+
+def answer_units(text: str) -> list[str]:
+    """The answer's sentences and list lines, each with its own ``[n]`` markers.
+
+    Lines first (a bulleted or numbered list has one entry a line, bullet dropped), then
+    sentences with the ingester's splitter; a marker after the full stop ("... 2019. [1]")
+    belongs to the sentence before it. Pieces with no words (a lone "[1]") are dropped.
+    """
+    units: list[str] = []
+    for line in text.splitlines():
+        line = _CITATIONS_AFTER_STOP.sub(r"\2\1", _BULLET.sub("", line).strip())
+        units += [line[start:end].strip() for start, end in split_sentences(line)]
+    return [u for u in units if normalize_answer(u)]
+
+
+def every_unit_cited(text: str) -> bool:
+    """Every sentence/list line carries a ``[n]`` marker (a lead-in ending in ":" need not)."""
+    units = answer_units(text)
+    return bool(units) and all(_CITATION.search(u) or u.endswith(":") for u in units)
+
+
+def answer_entries(unit: str) -> list[str]:
+    """The normalised comma/semicolon/"and"-separated entries of one unit that have letters."""
+    parts = (normalize_answer(p) for p in _ENTRY_SEPARATOR.split(_CITATION.sub(" ", unit)))
+    return [p for p in parts if any(ch.isalpha() for ch in p)]
+
+
+def _repeats(values: Sequence[str]) -> bool:
+    return len(set(values)) < len(values)
+
+
+def has_repetition(text: str) -> bool:
+    """Two sentences/lines read the same once normalised, or one line lists an entry twice.
+
+    Entries repeat only within a unit ("Japan [1], Russia [1], Japan [2]"), so a phrase two
+    sentences share ("according to Tass") is not a repetition; entries without letters
+    are ignored ("Sept. 12, 2023; Aug. 30, 2023" repeats no entry).
+    """
+    units = answer_units(text)
+    return _repeats([normalize_answer(u) for u in units]) or any(
+        _repeats(answer_entries(u)) for u in units
+    )
+
+
+def polarity(text: str) -> str | None:
+    """The first word of ``text`` when it is "yes" or "no" (case-insensitive), else None."""
+    words = normalize_answer(text).split()
+    return words[0] if words and words[0] in ("yes", "no") else None
+
+
+def yes_no_contains(prediction: str, gold: str) -> float:
+    """The prediction opens with the gold's Yes/No and contains the rest of the gold.
+
+    A gold answer of a bare "Yes"/"No" needs only the right first word.
+    """
+    if polarity(prediction) is None or polarity(prediction) != polarity(gold):
+        return 0.0
+    fact = " ".join(normalize_answer(gold).split()[1:])
+    return contains(prediction, fact) if fact else 1.0
 
 
 Span = tuple[str, int, int]  # (doc, start, end)
@@ -112,3 +200,49 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+def reliability(
+    confidences: Sequence[float | None], correct: Sequence[bool], bins: int = 5
+) -> tuple[list[dict[str, float]], float | None]:
+    """Reliability table and expected calibration error of stated confidences.
+
+    Answers are grouped by confidence into ``bins`` equal-width bins; each row gives the
+    bin's mean confidence, its share of right answers and its size. The ECE is the
+    size-weighted mean gap between the two (0 = perfectly calibrated). Answers without a
+    confidence are left out.
+    """
+    pairs = [(c, ok) for c, ok in zip(confidences, correct, strict=True) if c is not None]
+    if not pairs:
+        return [], None
+    rows, gap = [], 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = [(c, ok) for c, ok in pairs if low <= c < high or (b == bins - 1 and c == 1.0)]
+        if not inside:
+            continue
+        confidence = sum(c for c, _ in inside) / len(inside)
+        accuracy = sum(ok for _, ok in inside) / len(inside)
+        rows.append(
+            {
+                "low": low,
+                "high": high,
+                "n": len(inside),
+                "confidence": confidence,
+                "accuracy": accuracy,
+            }
+        )
+        gap += len(inside) * abs(confidence - accuracy)
+    return rows, gap / len(pairs)
+
+
+def reliability_table(rows: Sequence[dict[str, float]], ece: float | None) -> str:
+    """Markdown for :func:`reliability`."""
+    lines = ["| confidence | n | mean confidence | share right |", "|---|---|---|---|"]
+    lines += [
+        f"| {r['low']:.1f}–{r['high']:.1f} | {r['n']} | {r['confidence']:.2f} "
+        f"| {r['accuracy']:.2f} |"
+        for r in rows
+    ]
+    lines.append(f"\nExpected calibration error: {'–' if ece is None else f'{ece:.3f}'}")
+    return "\n".join(lines)

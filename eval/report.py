@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from eval.metrics import reliability, reliability_table
 from eval.scoring import ItemResult, as_dicts
 
 HEADLINE = [
@@ -125,6 +126,18 @@ def write_report(
         per_type_table(tables),
         "",
         "![correct by type](correct_by_type.png)",
+        "",
+        "## Confidence (ours): reliability",
+        "",
+        "Each answer's stated confidence beside how often such answers were right "
+        "(a refusal is right on an unanswerable question).",
+        "",
+        reliability_table(
+            *reliability(
+                [r.confidence for r in results.get("ours", [])],
+                [r.correct for r in results.get("ours", [])],
+            )
+        ),
         "",
         "## Threshold check",
         "",

@@ -7,16 +7,21 @@ from dataclasses import asdict, dataclass, field
 from statistics import mean
 from typing import Any
 
-from eval.dataset import TYPES, EvalItem, EvidenceSpan
+from eval.dataset import MULTI_FACT_TYPES, TYPES, EvalItem, EvidenceSpan
 from eval.metrics import (
+    alternatives,
     best,
     citation_precision,
     citation_recall,
     contains,
+    every_unit_cited,
     exact_match,
+    facts_contained,
+    has_repetition,
     percentile,
     retrieval_rank,
     token_f1,
+    yes_no_contains,
 )
 from eval.systems import Prediction
 
@@ -44,13 +49,48 @@ class ItemResult:
     rewritten: str | None
     raw: str = ""
     checks: list[dict] = field(default_factory=list)
+    confidence: float | None = None
+
+
+def gold_contained(item: EvalItem, text: str) -> float:
+    """How much of the item's gold the answer ``text`` holds, by the item's type.
+
+    ``summary``/``list``: the share of required facts (``answers``) contained, a fact
+    counting when any of its " | " alternatives is; ``yes_no``: 1 when the first word is
+    the gold's Yes/No and the rest of that gold is contained, for the best gold; every
+    other type: 1 when some gold answer is contained.
+    """
+    if item.type in MULTI_FACT_TYPES:
+        return facts_contained(text, item.answers)
+    if item.type == "yes_no":
+        return best(yes_no_contains, text, item.answers)
+    return best(contains, text, item.answers)
+
+
+def answer_correct(item: EvalItem, text: str, contained: float) -> bool:
+    """A summary/list is right with every fact, every sentence cited and nothing repeated."""
+    if item.type in MULTI_FACT_TYPES:
+        return contained == 1.0 and every_unit_cited(text) and not has_repetition(text)
+    return bool(contained)
+
+
+def references(item: EvalItem) -> tuple[str, ...]:
+    """Gold strings for exact match and F1: a multi-fact item's first phrasings, joined."""
+    if item.type in MULTI_FACT_TYPES:
+        return ("; ".join(alternatives(fact)[0] for fact in item.answers),)
+    return item.answers
 
 
 def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Prediction) -> ItemResult:
+    """Score one prediction; ``correct`` is :func:`answer_correct`, or abstained when unanswerable.
+
+    ``contained`` is :func:`gold_contained` (a share of the facts for summaries and lists).
+    """
     # A false premise is handled when the correction appears with its citation, whether the
     # system also said the article does not answer the question as asked.
     answered = item.answerable and (not pred.abstained or item.type == "false_premise")
-    contained = best(contains, pred.text, item.answers) if answered else 0.0
+    contained = gold_contained(item, pred.text) if answered else 0.0
+    golds = references(item)
     return ItemResult(
         id=item.id,
         type=item.type,
@@ -58,9 +98,9 @@ def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Predictio
         prediction=pred.text,
         answerable=item.answerable,
         abstained=pred.abstained,
-        correct=bool(contained) if item.answerable else pred.abstained,
-        exact_match=best(exact_match, pred.text, item.answers) if answered else 0.0,
-        f1=best(token_f1, pred.text, item.answers) if answered else 0.0,
+        correct=answer_correct(item, pred.text, contained) if item.answerable else pred.abstained,
+        exact_match=best(exact_match, pred.text, golds) if answered else 0.0,
+        f1=best(token_f1, pred.text, golds) if answered else 0.0,
         contained=contained,
         citation_recall=citation_recall(pred.citations, evidence) if answered else None,
         citation_precision=citation_precision(pred.citations, evidence) if answered else None,
@@ -71,6 +111,7 @@ def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Predictio
         rewritten=pred.rewritten,
         raw=pred.raw,
         checks=pred.checks,
+        confidence=pred.confidence,
     )
 
 

@@ -31,6 +31,8 @@ class Prediction:
     rewritten: str | None = None
     raw: str = ""
     checks: list[dict] = field(default_factory=list)
+    quotes: list[str] = field(default_factory=list)
+    confidence: float | None = None
 
 
 System = Callable[[EvalItem], Prediction]
@@ -56,6 +58,8 @@ def ours(config: Config) -> System:
             rewritten=result.rewritten_question,
             raw=result.raw_text,
             checks=[asdict(c) for c in result.checks],
+            quotes=[c.quote for c in result.citations],
+            confidence=getattr(result, "confidence", None),
         )
 
     return answer
@@ -105,6 +109,11 @@ def baseline(config: Config, documents: dict[str, str]) -> System:
         sources = [locate(n.node.get_content()) for n in response.source_nodes]
         cited_numbers = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
         citations = [s for i, s in enumerate(sources, 1) if s is not None and i in cited_numbers]
+        quotes = [
+            n.node.get_content()
+            for i, n in enumerate(response.source_nodes, 1)
+            if i in cited_numbers
+        ]
         return Prediction(
             text=text,
             abstained=bool(ABSTAIN_SIGNAL.search(text)) or not text.strip(),
@@ -112,6 +121,7 @@ def baseline(config: Config, documents: dict[str, str]) -> System:
             retrieved=[s for s in sources if s is not None],
             seconds=seconds,
             first_token=seconds,
+            quotes=quotes,
         )
 
     return answer

@@ -38,6 +38,33 @@ _META_LEAD = re.compile(
 )
 
 
+_FILE_NAME = re.compile(r"[\w .-]+\.(?:txt|md|html?|pdf|docx?)", re.IGNORECASE)
+_ITEM_SPLIT = re.compile(r",\s+(?:and\s+)?|\s+and\s+")
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def dedupe_items(claim: str) -> str:
+    """A comma-separated list with each item once: "A, B, A and C" -> "A, B and C".
+
+    Small models can loop on a list ("Kim Jong Un, Kim Jong Un, ..."); only exact
+    repeats go, and a claim without repeats comes back unchanged.
+    """
+    items = _ITEM_SPLIT.split(claim)
+    if len(items) < 3 or len({_normal(i) for i in items}) == len(items):
+        return claim
+    kept = list(dict.fromkeys(i.strip() for i in items if i.strip()))
+    kept_keys: dict[str, str] = {}
+    for item in kept:
+        kept_keys.setdefault(_normal(item), item)
+    unique = list(kept_keys.values())
+    if len(unique) == 1:
+        return unique[0]
+    return ", ".join(unique[:-1]) + " and " + unique[-1]
+
+
 @dataclass
 class Verified:
     """The checked answer: text with renumbered markers, its citations, and every check."""
@@ -72,14 +99,28 @@ class Verifier:
     threshold: float
     min_qa_similarity: float = 0.0
     similarity: Callable[[str, str], float] | None = None
+    abstain: str = ABSTAIN_TEXT
+    document_titles: frozenset[str] = frozenset()
 
     def verify(self, raw: str) -> Verified:
-        """Check every sentence of ``raw`` and rebuild the answer with renumbered citations."""
+        """Check every sentence of ``raw`` and rebuild the answer with renumbered citations.
+
+        Besides support, a sentence is dropped when it repeats one already kept, or when it
+        is only a label (a document title or file name); a list inside a sentence keeps
+        each item once.
+        """
         parts: list[str] = []
         citations: dict[tuple[str, int, int], Citation] = {}
         checks: list[SentenceCheck] = []
         abstained = False
-        for index, (claim, numbers) in enumerate(answer_sentences(raw)):
+        seen: set[str] = set()
+        for index, (sentence, numbers) in enumerate(answer_sentences(raw)):
+            claim = dedupe_items(sentence)
+            key = _normal(claim)
+            if key in seen or self._is_label(claim):
+                checks.append(SentenceCheck(claim, kept=False))
+                continue
+            seen.add(key)
             if ABSTAIN_SIGNAL.search(claim):
                 if index == 0:
                     abstained = True
@@ -100,30 +141,8 @@ class Verifier:
                 body, stop = claim, ""  # "11:53 a.m. [1]", not "11:53 a.m [1]."
             parts.append(f"{body} {markers}{stop}")
         if not parts:
-            return Verified(ABSTAIN_TEXT, [], True, checks)
+            return Verified(self.abstain, [], True, checks)
         return Verified(" ".join(parts), list(citations.values()), abstained, checks)
-
-    def add_related(self, verified: Verified, passages: Sequence[Passage]) -> Verified:
-        """Point an uncited abstention at the closest sentence of the best ``passages``.
-
-        "The article does not say" alone leaves the user nowhere; quoting the most related
-        sentence (with its citation) often answers the question behind the question, and it
-        corrects a false premise the model declined to answer ("fired off its eastern
-        coast"). A false premise pulls retrieval towards the passage it echoes ("only 220
-        miles" finds the Aug. 30 launch), so the best two passages compete.
-        """
-        if not verified.abstained or verified.citations or self.similarity is None:
-            return verified
-        ids = {p.id for p in passages}
-        own = [s for s in self.sentences if s.passage.id in ids]
-        if not own:
-            return verified
-        best = max(own, key=lambda s: self.similarity(self.question, s.text))
-        passage = best.passage
-        citation = Citation(1, passage.id, passage.doc, best.start, best.end, best.text)
-        quote = " ".join(best.text.split())
-        text = f"{verified.text} The closest passage says: “{quote}” [1]"
-        return Verified(text, [citation], True, verified.checks)
 
     def _check(self, claim: str, numbers: list[int]) -> tuple[Support | None, SentenceCheck]:
         """The model's own citation if it holds up, else the best context sentences."""
@@ -141,6 +160,14 @@ class Verifier:
             if support.score >= best[1].score:
                 best = (None, check)
         return best
+
+    def _is_label(self, claim: str) -> bool:
+        text = _normal(claim)
+        return bool(_FILE_NAME.fullmatch(claim.strip(" .")) or text in self._titles)
+
+    @property
+    def _titles(self) -> set[str]:
+        return {_normal(t) for t in self.document_titles}
 
     def _qa_similarity(self, claim: str, support: Support) -> float:
         # Does the question-plus-answer read like the source? Catches a right word in the

@@ -59,7 +59,52 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report-dir", default="reports", help="where to write the report")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--check", action="store_true", help="fail below the thresholds")
+    evaluate.add_argument(
+        "--suite",
+        choices=("seed", "squad2", "all"),
+        default="seed",
+        help="seed: our own question set (default); squad2: the SQuAD 2.0 articles; all: both",
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("calibration", "test", "both"),
+        default="both",
+        help="squad2 split(s) to run (default both)",
+    )
+    evaluate.add_argument(
+        "--sample", type=int, default=100, help="squad2 questions per split, half unanswerable"
+    )
+    evaluate.add_argument("--all", action="store_true", help="squad2: every question")
+    evaluate.add_argument("--seed", type=int, default=2026, help="squad2 sampling seed")
+    evaluate.add_argument(
+        "--distractors", action="store_true", help="squad2: add the 20 distractor articles"
+    )
+    evaluate.add_argument(
+        "--baseline-sample",
+        type=int,
+        default=15,
+        help="squad2: baseline questions per split (a stratified subset of the sample)",
+    )
     _config_flags(evaluate)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the answerability model on the labelled calibration questions"
+    )
+    calibrate.add_argument(
+        "--out",
+        default=str(Path(__file__).with_name("answerability.json")),
+        help="where to write it",
+    )
+    calibrate.add_argument(
+        "--sample", type=int, default=150, help="SQuAD calibration questions (half unanswerable)"
+    )
+    calibrate.add_argument("--seed", type=int, default=2026, help="sampling seed")
+    calibrate.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit again from the last run's reports/calibration-examples.json (no model run)",
+    )
+    _config_flags(calibrate)
 
     bench = commands.add_parser("bench", help="measure speed and memory")
     bench.add_argument("--report-dir", default="reports")
@@ -137,7 +182,20 @@ def _bench(args: argparse.Namespace, config: Config) -> int:
     return run_bench(args, config)
 
 
-_COMMANDS = {"ingest": _ingest, "ask": _ask, "chat": _chat, "eval": _eval, "bench": _bench}
+def _calibrate(args: argparse.Namespace, config: Config) -> int:
+    from eval.calibrate import run_cli
+
+    return run_cli(args, config)
+
+
+_COMMANDS = {
+    "ingest": _ingest,
+    "ask": _ask,
+    "chat": _chat,
+    "eval": _eval,
+    "calibrate": _calibrate,
+    "bench": _bench,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -73,6 +73,9 @@ class Config:
     # An abstention quotes the closest passage when the best dense match reaches this
     # (on-topic unanswerable questions reach >= 0.40, off-topic ones <= 0.31).
     min_related_score: float = 0.35
+    # Refuse when the evidence does not meet the question's own constraints (names,
+    # figures, negations, rare words): see qa/answerability.py and `qa calibrate`.
+    answerability: bool = True
 
     # --- input limits --------------------------------------------------------------
     max_question_chars: int = 2000

@@ -98,6 +98,37 @@ def _llama_cpp(path: Path, config: Config) -> LLM:
     return llm
 
 
+def yes_probability(llm: LLM, prompt: str) -> float | None:
+    """P("Yes") against P("No") as the model's next token after a formatted ``prompt``.
+
+    Reads the logits llama.cpp leaves after evaluating the prompt (no generation), reusing
+    the cached prefix the way generation does; about 0.7 s for a 100-token prompt on 2
+    cores. ``None`` for models served over HTTP, whose logits are not available.
+    """
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    if not isinstance(llm, LlamaCPP):
+        return None
+    model = llm._model
+    tokens = model.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    cached = 0
+    for old, new in zip(model._input_ids, tokens, strict=False):
+        if old != new:
+            break
+        cached += 1
+    model.n_tokens = min(cached, len(tokens) - 1, model.n_tokens)
+    model.eval(tokens[model.n_tokens :])
+    logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),))
+
+    def mass(word: str) -> float:
+        ids = {
+            model.tokenize(w.encode(), add_bos=False, special=False)[0] for w in (word, " " + word)
+        }
+        return float(np.logaddexp.reduce([float(logits[i]) for i in ids]))
+
+    return float(1 / (1 + np.exp(mass("No") - mass("Yes"))))
+
+
 def supports_prefill(llm: LLM) -> bool:
     """Can the answer be started for the model (a raw prompt)? Local llama.cpp only."""
     from llama_index.llms.llama_cpp import LlamaCPP

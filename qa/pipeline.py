@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,12 +19,21 @@ import numpy as np
 
 from index.ingest import ingest
 from index.store import IN_PROGRESS, Manifest, open_collection, vector_store
+from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence, Verdict
 from qa.calculate import calculated_claim, needs_calculation
-from qa.citations import Verified, Verifier
+from qa.citations import MARKER, Verified, Verifier
 from qa.config import Config
 from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
-from qa.llm import load_llm, model_label, supports_prefill, warm_prefix
-from qa.prompts import ABSTAIN_TEXT, CALCULATION_LEAD, answer_messages, rewrite_messages
+from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
+from qa.llm import load_llm, model_label, supports_prefill, warm_prefix, yes_probability
+from qa.prompts import (
+    CALCULATION_LEAD,
+    abstain_text,
+    answer_messages,
+    document_title,
+    rewrite_messages,
+    self_check_messages,
+)
 from qa.questions import (
     History,
     as_direct_question,
@@ -35,7 +45,7 @@ from qa.questions import (
 )
 from qa.retrieval import HybridRetriever, Retrieved
 from qa.support import SourceSentence, source_sentences
-from qa.types import Answer, Delta, Passage
+from qa.types import Answer, Citation, Delta, Passage
 
 
 @dataclass
@@ -47,6 +57,7 @@ class IndexSnapshot:
     passages: list[Passage]  # every passage, in document order
     sentences: list[SourceSentence]
     docs: dict[str, int]  # doc name -> passage count
+    checker: AnswerabilityChecker
 
 
 class Pipeline:
@@ -62,6 +73,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
         self._stale = False  # a reload failed: the snapshot's database handle may be dead
+        self.answerability = load_answerability(config)
         # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
         # do it while this thread imports torch and loads the embedder and the index.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
@@ -105,8 +117,11 @@ class Pipeline:
             docs[passage.doc] = docs.get(passage.doc, 0) + 1
         sentences = source_sentences(passages)
         self._embed([s.text for s in sentences])
+        checker = AnswerabilityChecker(
+            sentences, self.similarity, self.answerability, self._self_check
+        )
         return IndexSnapshot(
-            manifest.generation if manifest else 0, retriever, passages, sentences, docs
+            manifest.generation if manifest else 0, retriever, passages, sentences, docs, checker
         )
 
     def refresh(self) -> None:
@@ -136,7 +151,9 @@ class Pipeline:
         if not self._whole_corpus_fits():
             return "skipped"  # the prompt changes per question: nothing stable to keep
         marker = "\x00QUESTION\x00"
-        prompt = self.llm.messages_to_prompt(answer_messages(self.index.passages, marker))
+        prompt = self.llm.messages_to_prompt(
+            answer_messages(self.index.passages, marker, self.abstain)
+        )
         prefix = prompt.split(marker)[0]
         return warm_prefix(self.llm, prefix, self.config.model_cache_dir)
 
@@ -157,19 +174,53 @@ class Pipeline:
         return float(self._vectors[a] @ self._vectors[b])
 
     # --- answering ------------------------------------------------------------------
-    def context_for(self, retrieved: Retrieved) -> list[Passage]:
+    def assess(self, question: str, claim: str, sentences: Iterable[SourceSentence]) -> Verdict:
+        """Does the evidence state ``claim`` for exactly ``question``? (:mod:`qa.answerability`)"""
+        return self.index.checker.assess(Evidence(question, list(sentences), claim))
+
+    def _self_check(self, passage: str, question: str, claim: str) -> float | None:
+        """The model's P("Yes") that ``passage`` states ``claim`` as the answer to ``question``."""
+        messages = self_check_messages(passage, question, claim)
+        try:
+            return yes_probability(self.llm, self.llm.messages_to_prompt(messages))
+        except Exception as exc:  # a model failure here must not lose the answer
+            raise LLMError(f"the language model failed while checking: {exc}") from exc
+
+    def sentences_of(self, passages: Iterable[Passage]) -> list[SourceSentence]:
+        ids = {p.id for p in passages}
+        return [s for s in self.index.sentences if s.passage.id in ids]
+
+    def cited_sentences(self, citations: Iterable[Citation]) -> list[SourceSentence]:
+        spans = [(c.passage_id, c.start, c.end) for c in citations]
+        return [
+            s
+            for s in self.index.sentences
+            if any(s.passage.id == pid and a <= s.start and s.end <= b for pid, a, b in spans)
+        ]
+
+    def context_for(self, retrieved: Retrieved, kind: Kind = Kind.FACT) -> list[Passage]:
         """Passages to show the model, in document order.
 
         The whole corpus when it fits the budget (a stable prompt prefix), otherwise the
-        retrieved passages.
+        retrieved passages; for a byline question also the first and last passage of each
+        retrieved document (bylines and datelines sit there).
         """
         if self._whole_corpus_fits():
             return self.index.passages
         chosen = {p.id for p in retrieved.passages}
+        if kind is Kind.AUTHORSHIP:
+            docs = {p.doc for p in retrieved.passages}
+            for doc in docs:
+                own = [p for p in self.index.passages if p.doc == doc]
+                chosen |= {own[0].id, own[-1].id}
         return [p for p in self.index.passages if p.id in chosen]
 
     def _whole_corpus_fits(self) -> bool:
         return sum(len(p.text) for p in self.index.passages) <= self.config.context_char_budget
+
+    @property
+    def abstain(self) -> str:
+        return abstain_text(len(self.index.docs))
 
     def ask(self, question: str, history: History | None = None) -> Answer:
         """Answer ``question`` (and return the typed result)."""
@@ -181,7 +232,14 @@ class Pipeline:
         return answer
 
     def ask_stream(self, question: str, history: History | None = None) -> Iterator[Delta | Answer]:
-        """Yield :class:`Delta` pieces while the model writes, then the final :class:`Answer`."""
+        """Yield :class:`Delta` pieces while the model writes, then the final :class:`Answer`.
+
+        The stages: clean the question (instructions out, requests made direct, follow-ups
+        made standalone), classify its kind, retrieve, check that the evidence meets the
+        question's own constraints (refusing with the closest sentence when it does not),
+        draft with the model, verify every sentence's citations, and check the cited
+        evidence against the question once more.
+        """
         config = self.config
         text = clean_question(question, config.max_question_chars)
         turns = normalise_history(history, config.history_turns)
@@ -192,31 +250,35 @@ class Pipeline:
             standalone, instructed = split_instructions(text)
             standalone = as_direct_question(standalone)
             rewritten = standalone if instructed or standalone != text else None
-            if instructed and not standalone:
-                # Only instructions, no question about the documents: nothing to look up.
-                yield from self._abstain_early(text, rewritten, timings, started)
-                return
-            if needs_rewrite(standalone, turns):
-                messages = rewrite_messages(self.index.passages, turns, text)
-                rewritten = standalone = clean_rewrite(self._complete_line(messages), standalone)
-                timings["rewrite"] = time.perf_counter() - started
-
-            mark = time.perf_counter()
-            retrieved = self.index.retriever.retrieve(standalone)
-            timings["retrieve"] = time.perf_counter() - mark
-            if retrieved.max_dense < config.min_retrieval_score:
-                # Nothing in the documents is even about this: no need to ask the model.
-                yield from self._abstain_early(text, rewritten, timings, started, retrieved)
-                return
             answer = Answer(
                 question=text,
-                text=ABSTAIN_TEXT,
+                text=self.abstain,
                 abstained=True,
-                passages=retrieved.passages,
                 rewritten_question=rewritten,
                 model=self.model_name,
+                timings=timings,
             )
-            context = self.context_for(retrieved)
+            if instructed and not standalone:
+                # Only instructions, no question about the documents: nothing to look up.
+                yield from self._finish(answer, started)
+                return
+            if needs_rewrite(standalone, turns):
+                messages = rewrite_messages(self.index.passages, turns, text, self.abstain)
+                rewritten = standalone = clean_rewrite(self._complete_line(messages), standalone)
+                answer.rewritten_question = rewritten
+                timings["rewrite"] = time.perf_counter() - started
+            kind = answer.kind = classify(standalone)
+
+            mark = time.perf_counter()
+            depth = config.top_k + (2 if kind in (Kind.SUMMARY, Kind.LIST) else 0)
+            retrieved = self.index.retriever.retrieve(standalone, top_k=depth)
+            answer.passages = retrieved.passages
+            timings["retrieve"] = time.perf_counter() - mark
+            if kind not in BROAD_KINDS and retrieved.max_dense < config.min_retrieval_score:
+                # Nothing in the documents is even about this: no need to ask the model.
+                yield from self._finish(answer, started)
+                return
+            context = self.context_for(retrieved, kind)
             context_ids = {p.id for p in context}
             verifier = Verifier(
                 question=standalone,
@@ -225,21 +287,63 @@ class Pipeline:
                 threshold=config.support_threshold,
                 min_qa_similarity=config.min_qa_similarity,
                 similarity=self.similarity,
+                abstain=self.abstain,
+                document_titles=frozenset(document_title(d) for d in self.index.docs),
             )
-
             mark = time.perf_counter()
             raw, verified = yield from self._draft(context, standalone, verifier, timings, started)
             timings["generate"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
-            if retrieved.passages and retrieved.max_dense >= config.min_related_score:
-                verified = verifier.add_related(verified, retrieved.passages[:2])
-            timings["verify"] = time.perf_counter() - mark
-            timings["total"] = time.perf_counter() - started
             answer.text, answer.citations = verified.text, verified.citations
-            answer.abstained, answer.raw_text, answer.timings = verified.abstained, raw, timings
+            answer.abstained, answer.raw_text = verified.abstained, raw
             answer.checks = verified.checks
-            yield answer
+            checked = kind in CHECKED_KINDS and self.answerability is not None
+            if verified.citations and not verified.abstained and checked:
+                claim = MARKER.sub("", verified.text).strip()
+                verdict = self.assess(standalone, claim, self.cited_sentences(verified.citations))
+                answer.confidence, answer.reasons = round(verdict.score, 3), list(verdict.reasons)
+                if not verdict.answerable:
+                    # The cited evidence does not meet the question's specifics: refuse, and
+                    # show what the evidence does say (a swapped detail corrects itself).
+                    answer.text, answer.citations, answer.abstained = self.abstain, [], True
+                    answer.confidence = round(1 - verdict.score, 3)  # that refusing is right
+                    self._point_at(answer, verdict.window, standalone, retrieved)
+                timings["check"] = time.perf_counter() - mark
+            elif answer.abstained:
+                self._point_at(answer, (), standalone, retrieved)
+            timings["verify"] = time.perf_counter() - mark
+            yield from self._finish(answer, started)
+
+    def _point_at(
+        self,
+        answer: Answer,
+        window: Sequence[SourceSentence],
+        question: str,
+        retrieved: Retrieved,
+    ) -> None:
+        """Give a refusal the closest evidence: what the text says instead, cited.
+
+        The sentence is the one the answerability check found closest (or, without one,
+        the most similar sentence of the best two passages); a false premise or a swapped
+        detail is then corrected by the quote itself.
+        """
+        if answer.citations or retrieved.max_dense < self.config.min_related_score:
+            return
+        pool = list(window) or self.sentences_of(retrieved.passages[:2])
+        if not pool:
+            return
+        best = max(pool, key=lambda s: self.similarity(question, s.text))
+        passage = best.passage
+        answer.citations = [Citation(1, passage.id, passage.doc, best.start, best.end, best.text)]
+        quote = " ".join(best.text.split())
+        answer.text = f"{answer.text} The closest passage says: “{quote}” [1]"
+
+    def _finish(self, answer: Answer, started: float) -> Iterator[Delta | Answer]:
+        answer.timings["total"] = time.perf_counter() - started
+        if answer.abstained and "first_token" not in answer.timings:
+            yield Delta(answer.text)  # nothing was streamed: show the refusal as it is
+        yield answer
 
     def _draft(
         self,
@@ -271,29 +375,34 @@ class Pipeline:
                 return raw, verified
             yield note("\n\n")
         working = len(raw)
-        for delta in self._stream(answer_messages(context, question)):
-            yield note(delta)
+        stream = self._stream(answer_messages(context, question, self.abstain))
+        with self._penalise_repeats(classify(question) in (Kind.LIST, Kind.SUMMARY)):
+            for delta in stream:
+                yield note(delta)
+                if looping(raw[working:]):
+                    break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
+            stream.close()
         return raw, verifier.verify(raw[working:])
 
-    def _abstain_early(
-        self,
-        question: str,
-        rewritten: str | None,
-        timings: dict[str, float],
-        started: float,
-        retrieved: Retrieved | None = None,
-    ) -> Iterator[Delta | Answer]:
-        timings["total"] = time.perf_counter() - started
-        yield Delta(ABSTAIN_TEXT)
-        yield Answer(
-            question=question,
-            text=ABSTAIN_TEXT,
-            abstained=True,
-            passages=retrieved.passages if retrieved else [],
-            timings=timings,
-            rewritten_question=rewritten,
-            model=self.model_name,
-        )
+    @contextmanager
+    def _penalise_repeats(self, on: bool) -> Iterator[None]:
+        """For lists and summaries, penalise repeated tokens (local llama.cpp models).
+
+        Greedy decoding of a list by the 1.5B model loops on its first item; a repetition
+        penalty moves it on to the next one. Facts keep the plain greedy decoding (a
+        penalty there garbles copied figures). The LLM runs under the pipeline lock, so
+        the temporary setting cannot leak into another request.
+        """
+        settings = getattr(self.llm, "generate_kwargs", None)
+        if not on or not isinstance(settings, dict) or "repeat_penalty" not in settings:
+            yield
+            return
+        previous = settings["repeat_penalty"]
+        settings["repeat_penalty"] = LIST_REPEAT_PENALTY
+        try:
+            yield
+        finally:
+            settings["repeat_penalty"] = previous
 
     def _stream(self, messages: list) -> Iterator[str]:
         return self._generate(lambda: self.llm.stream_chat(messages))
@@ -320,7 +429,7 @@ class Pipeline:
         first (it otherwise repeats one of them as the answer); generation stops once a
         calculation is written out.
         """
-        prompt = self.llm.messages_to_prompt(answer_messages(context, question))
+        prompt = self.llm.messages_to_prompt(answer_messages(context, question, self.abstain))
         text = ""
         stream = self._stream_text(prompt + CALCULATION_LEAD)
         for delta in stream:
@@ -341,6 +450,26 @@ class Pipeline:
                 break
         stream.close()
         return text.strip().split("\n")[0]
+
+
+def load_answerability(config: Config) -> AnswerabilityModel | None:
+    """The fitted answerability model, unless turned off (``QA_ANSWERABILITY=0``)."""
+    if not config.answerability:
+        return None
+    try:
+        return AnswerabilityModel.load()
+    except (OSError, ValueError, KeyError):
+        return None  # not fitted yet: `qa calibrate` writes it
+
+
+LIST_REPEAT_PENALTY = 1.1
+
+
+def looping(text: str, times: int = 3) -> bool:
+    """Does ``text`` end with the same comma-separated item ``times`` times in a row?"""
+    items = [i.strip().lower() for i in text.split(",")]
+    tail = items[-times - 1 : -1]  # the last item may still be being written
+    return len(tail) == times and len(set(tail)) == 1 and bool(tail[0])
 
 
 @lru_cache(maxsize=2)

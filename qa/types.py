@@ -65,6 +65,22 @@ class Answer:
     raw_text: str = ""
     model: str = ""
     checks: list[SentenceCheck] = field(default_factory=list)
+    # What was asked for: fact, summary, list, yes_no, why_how or authorship (qa.kinds).
+    kind: str = "fact"
+    # From the calibrated answerability check (facts and why/how questions): for an
+    # answer, P(it is right); for a refusal the check made, P(refusing is right). None
+    # where no check ran. support_label gives it in words, as the UI shows it.
+    confidence: float | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def support_label(self) -> str:
+        """The confidence in words: "well supported", "partly supported" or "weakly supported"."""
+        if self.confidence is None:
+            return ""
+        if self.confidence >= 0.75:
+            return "well supported"
+        return "partly supported" if self.confidence >= 0.5 else "weakly supported"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable view (used by the CLI's ``--json`` and the eval report)."""

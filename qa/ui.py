@@ -184,6 +184,11 @@ def render_answer(answer: Answer, index_passages: Sequence[Passage] = ()) -> str
             + "</details>"
         )
     meta = []
+    if answer.support_label and not answer.abstained:
+        meta.append(
+            f'<span class="qa-support" title="confidence {answer.confidence:.2f}">'
+            f"{answer.support_label}</span>"
+        )
     if answer.rewritten_question:
         meta.append(f"read as: “{html.escape(answer.rewritten_question)}”")
     if "total" in answer.timings:

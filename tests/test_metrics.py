@@ -2,18 +2,36 @@
 
 from pathlib import Path
 
-from eval.dataset import TYPES, EvidenceSpan, load_items, locate_evidence, read_documents
+import pytest
+
+from eval.dataset import (
+    TYPES,
+    EvalItem,
+    EvidenceSpan,
+    load_items,
+    locate_evidence,
+    read_documents,
+)
 from eval.metrics import (
+    alternatives,
+    answer_units,
     citation_precision,
     citation_recall,
     contains,
+    every_unit_cited,
     exact_match,
+    facts_contained,
+    has_repetition,
     normalize_answer,
     percentile,
+    polarity,
     retrieval_rank,
     token_f1,
+    yes_no_contains,
 )
 from eval.run import check_thresholds
+from eval.scoring import score_item, summarize_by_type
+from eval.systems import Prediction
 
 ROOT = Path(__file__).parents[1]
 
@@ -63,3 +81,127 @@ def test_thresholds_flag_metrics_out_of_bounds(tmp_path):
     assert check_thresholds({"recall": 0.95, "span": 100}, limits) == []
     assert len(check_thresholds({"recall": 0.5, "span": 500}, limits)) == 2
     assert check_thresholds({"span": 1}, limits) == ["recall = None < 0.9"]
+
+
+def _item(type_: str, answers: list[str], id_: str = "x") -> EvalItem:
+    return EvalItem(id_, type_, "q", tuple(answers), ("quote",) if answers else ())
+
+
+def _correct(item: EvalItem, text: str, abstained: bool = False) -> bool:
+    return score_item(item, [], Prediction(text=text, abstained=abstained)).correct
+
+
+SUMMARY = _item("summary", ["missiles", "Kim", "Vladimir Putin | Putin"])
+PEOPLE = _item("list", ["Vladimir Putin | Putin", "Alexander Kozlov | Kozlov"])
+SPACEPORT = _item("yes_no", ["Yes, the Vostochny Cosmodrome", "Yes, Vostochny"])
+TUESDAY = _item("yes_no", ["No, Tuesday"])
+
+
+def test_multi_fact_helpers():
+    assert alternatives("Vladimir Putin | Putin") == ["Vladimir Putin", "Putin"]
+    assert facts_contained("Putin met Kim [1].", ["Vladimir Putin | Putin", "Kozlov"]) == 0.5
+    assert facts_contained("anything", []) == 0.0
+    # A marker after the full stop belongs to the sentence before it; abbreviations and
+    # bullets do not split or start units.
+    assert answer_units("He served in the U.S. Army. [1] Kim met Putin on Sept. 13. [2]") == [
+        "He served in the U.S. Army [1].",
+        "Kim met Putin on Sept. 13 [2].",
+    ]
+    assert answer_units("People named:\n- Putin [1]\n2. Kozlov [2]") == [
+        "People named:",
+        "Putin [1]",
+        "Kozlov [2]",
+    ]
+    assert every_unit_cited("People named:\n- Putin [1]\n- Kozlov [1, 2]")
+    assert not every_unit_cited("Putin [1]. Kozlov.")
+    assert not every_unit_cited("")
+    assert has_repetition("Kim met Putin [1]. Kim met Putin [2].")
+    assert has_repetition("Japan [1], Russia [1] and Japan [2].")
+    assert not has_repetition("It was Aug. 30, 2023 [1]. It was Sept. 7, 2023 [2].")
+    assert not has_repetition("Kim left, said Tass [1]. Putin came, said Tass [2].")
+
+
+def test_an_all_facts_cited_summary_is_correct():
+    text = "North Korea fired two missiles [1]. Kim then met Vladimir Putin [2]."
+    assert _correct(SUMMARY, text)
+    assert _correct(SUMMARY, "North Korea fired two missiles. [1] Kim then met Putin. [2]")
+    result = score_item(SUMMARY, [], Prediction(text=text, abstained=False))
+    assert result.contained == 1.0 and result.f1 > 0
+
+
+def test_a_summary_missing_a_fact_is_wrong():
+    text = "North Korea fired two missiles [1]. Kim then travelled on [2]."
+    assert not _correct(SUMMARY, text)
+    assert score_item(SUMMARY, [], Prediction(text=text, abstained=False)).contained == 2 / 3
+
+
+def test_a_summary_with_an_uncited_sentence_is_wrong():
+    assert not _correct(SUMMARY, "North Korea fired two missiles [1]. Kim then met Putin.")
+
+
+def test_a_summary_repeating_a_sentence_is_wrong():
+    text = "Kim met Putin [1]. North Korea fired missiles [2]. Kim met Putin [1]."
+    assert not _correct(SUMMARY, text)
+
+
+def test_a_list_needs_every_entry_once_and_cited():
+    assert _correct(PEOPLE, "- Vladimir Putin [1]\n- Alexander Kozlov [2]")
+    assert _correct(PEOPLE, "The article names Putin [1] and Kozlov [2].")
+    assert not _correct(PEOPLE, "- Putin [1]\n- Kozlov [2]\n- Putin [3]")  # repeated entry
+    assert not _correct(PEOPLE, "Putin [1], Kozlov [2] and Putin [3].")  # repeated inline
+    assert not _correct(PEOPLE, "- Putin [1]\n- Kozlov")  # uncited entry
+    assert not _correct(PEOPLE, "- Putin [1]")  # missing entry
+    assert not _correct(PEOPLE, "The article does not say.", abstained=True)
+
+
+def test_yes_no_needs_the_right_first_word_and_the_fact():
+    assert polarity("Yes. He did [1].") == "yes" and polarity("Yesterday he did") is None
+    assert yes_no_contains("no, on Tuesday", "No, Tuesday") == 1.0
+    assert _correct(SPACEPORT, "Yes, he met Putin at the Vostochny Cosmodrome [1].")
+    assert not _correct(SPACEPORT, "No, he met Putin at the Vostochny Cosmodrome [1].")
+    assert not _correct(SPACEPORT, "Yes [1].")  # the fact is missing
+    assert not _correct(SPACEPORT, "He met Putin at the Vostochny Cosmodrome [1].")  # no yes
+    assert _correct(TUESDAY, "No, he arrived by armored train on Tuesday [1].")
+    assert not _correct(TUESDAY, "Yes, he arrived on Tuesday [1].")
+
+
+def test_other_types_keep_their_rules():
+    assert _correct(_item("why_how", ["continue provoking"]), "It will continue provoking [1].")
+    assert _correct(_item("authorship", ["David Choi"]), "It was written by David Choi [1].")
+    unanswerable = _item("plausible_unanswerable", [])
+    assert _correct(unanswerable, "The article does not say.", abstained=True)
+    assert not _correct(unanswerable, "They met in Vladivostok [1].")
+
+
+def test_per_type_tables_cover_the_new_types():
+    items = [SUMMARY, PEOPLE, SPACEPORT, _item("plausible_unanswerable", [], "u")]
+    results = [score_item(i, [], Prediction(text="Yes [1].", abstained=False)) for i in items]
+    table = summarize_by_type(results)
+    assert set(table) == {"summary", "list", "yes_no", "plausible_unanswerable", "all"}
+    assert table["all"]["n"] == 4 and table["all"]["correct"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        _item("yes_no", ["Tuesday"]),
+        _item("list", ["Putin"]),
+        _item("plausible_unanswerable", ["Vladivostok"]),
+    ],
+)
+def test_the_evaluation_set_checks_answer_shapes(item):
+    with pytest.raises(ValueError, match="x: "):
+        locate_evidence([item], {"d": "quote"})
+
+
+def test_reliability_table_and_expected_calibration_error_by_hand():
+    from eval.metrics import reliability
+
+    rows, ece = reliability([0.9, 0.7, 0.1, None], [True, False, False, True], bins=2)
+    # bins [0, 0.5): 0.1 -> wrong (gap 0.1); [0.5, 1]: 0.9 right, 0.7 wrong (conf 0.8, acc 0.5)
+    assert [(r["n"], round(r["confidence"], 2), r["accuracy"]) for r in rows] == [
+        (1, 0.1, 0.0),
+        (2, 0.8, 0.5),
+    ]
+    assert round(ece, 3) == round((1 * 0.1 + 2 * 0.3) / 3, 3)
+    assert reliability([None], [True]) == ([], None)

@@ -1,0 +1,103 @@
+"""Question kinds, answer sanity and the answerability features on fixed text (no models)."""
+
+from pathlib import Path
+
+import pytest
+
+from index.chunk import chunk_document
+from index.clean import clean_paragraphs
+from qa.answerability import FEATURES, AnswerabilityChecker, AnswerabilityModel, Evidence
+from qa.citations import Verifier, dedupe_items
+from qa.kinds import Kind, classify
+from qa.prompts import abstain_text, document_title
+from qa.support import source_sentences
+
+SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Summarize the article in two sentences.", Kind.SUMMARY),
+        ("What is this article about?", Kind.SUMMARY),
+        ("List the people named in the article.", Kind.LIST),
+        ("Which countries are mentioned?", Kind.LIST),
+        ("Did Kim visit a spaceport?", Kind.YES_NO),
+        ("Who wrote this?", Kind.AUTHORSHIP),
+        ("Why did the three defense chiefs call for more cooperation?", Kind.EXPLANATION),
+        ("How did Kim travel to Russia?", Kind.EXPLANATION),
+        ("How many missiles did North Korea fire?", Kind.FACT),
+        ("Where were the missiles fired from?", Kind.FACT),
+    ],
+)
+def test_kinds_from_wording(question, kind):
+    assert classify(question) is kind
+
+
+def test_repeated_list_items_and_labels_are_not_answers():
+    assert dedupe_items("Kim Jong Un, Kim Jong Un, Kim Jong Un, Putin") == "Kim Jong Un and Putin"
+    assert dedupe_items("Denmark, Iceland and Norway") == "Denmark, Iceland and Norway"
+    text = SEED.read_text()
+    passages = chunk_document("Steam_engine.txt", text, clean_paragraphs(text))
+    verifier = Verifier(
+        question="What is the document?",
+        context=passages,
+        sentences=source_sentences(passages),
+        threshold=0.5,
+        abstain=abstain_text(2),
+        document_titles=frozenset({document_title("Steam_engine.txt")}),
+    )
+    assert verifier.verify("Steam_engine.txt [1].").text == "The documents do not say."
+    assert verifier.verify("Steam engine [1].").abstained
+    twice = verifier.verify("Kim arrived by armored train [9]. Kim arrived by armored train [9].")
+    assert twice.text.count("armored train") == 1
+
+
+def test_wording_fits_the_corpus():
+    assert abstain_text(1) == "The article does not say."
+    assert abstain_text(3) == "The documents do not say."
+    assert document_title("sub/Steam_engine.txt") == "Steam engine"
+
+
+@pytest.fixture(scope="module")
+def checker():
+    text = SEED.read_text()
+    passages = chunk_document("seed.txt", text, clean_paragraphs(text))
+    sentences = source_sentences(passages)
+    return AnswerabilityChecker(sentences, lambda a, b: 0.5, model=None), sentences
+
+
+def _holding(sentences, needle):
+    return [next(s for s in sentences if needle in s.text)]
+
+
+def test_a_swapped_detail_is_missing_from_the_evidence(checker):
+    check, sentences = checker
+    met = _holding(sentences, "Vladivostok")
+    real, window = check.features(Evidence("Where did Kim and Putin last meet in 2019?", met))
+    swapped, _ = check.features(Evidence("Where did Kim and Putin last meet in 2021?", met))
+    assert real["missing_numbers"] == 0 and swapped["missing_numbers"] == 1
+    assert len(window) == 3 and met[0] in window  # with its neighbours
+    flew = _holding(sentences, "400 miles")
+    negated, _ = check.features(Evidence("Which missiles did not fly 400 miles?", flew))
+    assert negated["negation_gap"] == 1.0
+    name, _ = check.features(Evidence("Where did Kim meet Macron?", met))
+    assert name["missing_names"] == 1.0
+    assert real["self_check"] == 0.0  # no model to ask: even odds
+
+
+def test_the_model_turns_features_into_a_probability_and_a_verdict(checker, tmp_path):
+    check, sentences = checker
+    model = AnswerabilityModel(tuple([0.0] * len(FEATURES)), 0.0, 0.6, "test")
+    path = tmp_path / "model.json"
+    model.save(path)
+    assert AnswerabilityModel.load(path) == model
+    assert model.probability(dict.fromkeys(FEATURES, 1.0)) == pytest.approx(0.5)
+    check.model = model
+    met = _holding(sentences, "Vladivostok")
+    verdict = check.assess(
+        Evidence("Where did Kim and Putin last meet in 2021?", met, "Vladivostok")
+    )
+    assert not verdict.answerable and verdict.score == pytest.approx(0.5)
+    assert any("figure" in reason for reason in verdict.reasons)
+    assert verdict.window  # the closest evidence, for the corrective refusal
