@@ -66,6 +66,12 @@ def contains(prediction: str, gold: str) -> float:
     return float(bool(needle) and not needle - Counter(normalize_answer(prediction).split()))
 
 
+def mean_present(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are not None (None when there are none)."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
 def best(metric, prediction: str, golds: Sequence[str]) -> float:  # type: ignore[no-untyped-def]
     """The metric against the best-matching gold answer (0 when there is none)."""
     return max((metric(prediction, g) for g in golds), default=0.0)

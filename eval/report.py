@@ -97,6 +97,20 @@ def write_chart(tables: Mapping[str, Mapping[str, Mapping[str, Any]]], path: Pat
     plt.close(fig)
 
 
+def report_tail(failures: list[str], misses: list[str]) -> list[str]:
+    """The closing sections of a report: the threshold check, then every miss."""
+    return [
+        "## Threshold check",
+        "",
+        *(f"- FAIL {f}" for f in failures),
+        *(["- all thresholds met"] if not failures else []),
+        "",
+        f"## Questions ours got wrong ({len(misses)})",
+        "",
+        *misses,
+    ]
+
+
 def write_report(
     report_dir: Path,
     tables: Mapping[str, Mapping[str, Mapping[str, Any]]],
@@ -139,14 +153,7 @@ def write_report(
             )
         ),
         "",
-        "## Threshold check",
-        "",
-        *(f"- FAIL {f}" for f in failures),
-        *(["- all thresholds met"] if not failures else []),
-        "",
-        f"## Questions ours got wrong ({len(wrong)})",
-        "",
-        *(f"- `{r.id}` {r.question} → {r.prediction}" for r in wrong),
+        *report_tail(failures, [f"- `{r.id}` {r.question} → {r.prediction}" for r in wrong]),
     ]
     path = report_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")

@@ -18,6 +18,7 @@ from eval.metrics import (
     exact_match,
     facts_contained,
     has_repetition,
+    mean_present,
     percentile,
     retrieval_rank,
     token_f1,
@@ -115,11 +116,6 @@ def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Predictio
     )
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return mean(present) if present else None
-
-
 def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
     """Headline metrics over ``results`` (None where a metric has no applicable items)."""
     answerable = [r for r in results if r.answerable]
@@ -127,17 +123,17 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
     ranks = [r.retrieval_rank for r in answerable]
     return {
         "n": len(results),
-        "correct": _mean([float(r.correct) for r in results]),
-        "answerable_correct": _mean([float(r.correct) for r in answerable]),
-        "exact_match": _mean([r.exact_match for r in answerable]),
-        "f1": _mean([r.f1 for r in answerable]),
-        "false_abstention_rate": _mean([float(r.abstained) for r in answerable]),
-        "unanswerable_abstained": _mean([float(r.abstained) for r in unanswerable]),
-        "citation_recall": _mean([r.citation_recall for r in answerable]),
-        "citation_precision": _mean([r.citation_precision for r in answerable]),
-        "mean_cited_span_chars": _mean([r.cited_chars for r in results]),
-        "retrieval_hit_rate": _mean([float(k is not None) for k in ranks]),
-        "retrieval_mrr": _mean([1 / k if k else 0.0 for k in ranks]),
+        "correct": mean_present([float(r.correct) for r in results]),
+        "answerable_correct": mean_present([float(r.correct) for r in answerable]),
+        "exact_match": mean_present([r.exact_match for r in answerable]),
+        "f1": mean_present([r.f1 for r in answerable]),
+        "false_abstention_rate": mean_present([float(r.abstained) for r in answerable]),
+        "unanswerable_abstained": mean_present([float(r.abstained) for r in unanswerable]),
+        "citation_recall": mean_present([r.citation_recall for r in answerable]),
+        "citation_precision": mean_present([r.citation_precision for r in answerable]),
+        "mean_cited_span_chars": mean_present([r.cited_chars for r in results]),
+        "retrieval_hit_rate": mean_present([float(k is not None) for k in ranks]),
+        "retrieval_mrr": mean_present([1 / k if k else 0.0 for k in ranks]),
         "latency_p50": percentile([r.seconds for r in results], 50),
         "latency_p95": percentile([r.seconds for r in results], 95),
         "first_token_p50": percentile([r.first_token for r in results], 50),

@@ -20,7 +20,7 @@ from statistics import mean
 from typing import Any
 
 from eval.dataset import EvalItem, EvidenceSpan
-from eval.metrics import best, contains, percentile, retrieval_rank
+from eval.metrics import best, contains, mean_present, percentile, retrieval_rank
 from eval.squad_metric import score
 from eval.systems import Prediction
 
@@ -199,11 +199,6 @@ def score_question(question: SquadQuestion, pred: Prediction) -> SquadResult:
     )
 
 
-def _mean(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return mean(present) if present else None
-
-
 def summarize(results: list[SquadResult]) -> dict[str, Any]:
     """The official HasAns/NoAns/overall figures plus our own, as fractions (0-1)."""
     has = [r for r in results if r.answerable]
@@ -212,18 +207,18 @@ def summarize(results: list[SquadResult]) -> dict[str, Any]:
         "n": len(results),
         "has_ans_n": len(has),
         "no_ans_n": len(none),
-        "exact": _mean([float(r.exact) for r in results]),
-        "f1": _mean([r.f1 for r in results]),
-        "has_ans_exact": _mean([float(r.exact) for r in has]),
-        "has_ans_f1": _mean([r.f1 for r in has]),
-        "no_ans_accuracy": _mean([float(r.abstained) for r in none]),
-        "has_ans_contains": _mean([r.contained for r in has]),
-        "false_abstention_rate": _mean([float(r.abstained) for r in has]),
-        "citation_has_gold": _mean(
+        "exact": mean_present([float(r.exact) for r in results]),
+        "f1": mean_present([r.f1 for r in results]),
+        "has_ans_exact": mean_present([float(r.exact) for r in has]),
+        "has_ans_f1": mean_present([r.f1 for r in has]),
+        "no_ans_accuracy": mean_present([float(r.abstained) for r in none]),
+        "has_ans_contains": mean_present([r.contained for r in has]),
+        "false_abstention_rate": mean_present([float(r.abstained) for r in has]),
+        "citation_has_gold": mean_present(
             [float(r.citation_has_gold) for r in has if r.citation_has_gold is not None]
         ),
-        "mean_cited_chars": _mean([r.cited_chars for r in results]),
-        "retrieval_hit": _mean([float(r.retrieval_rank is not None) for r in results]),
+        "mean_cited_chars": mean_present([r.cited_chars for r in results]),
+        "retrieval_hit": mean_present([float(r.retrieval_rank is not None) for r in results]),
         "latency_p50": percentile([r.seconds for r in results], 50),
         "latency_p95": percentile([r.seconds for r in results], 95),
     }

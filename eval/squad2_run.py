@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import reliability, reliability_table
-from eval.report import fmt
+from eval.report import fmt, report_tail
 from eval.squad2 import (
     SPLITS,
     SquadQuestion,
@@ -208,14 +208,7 @@ def write_squad2_report(run: Mapping[str, Any], report_dir: Path, failures: list
     lines += [
         "![squad2 by split](squad2.png)",
         "",
-        "## Threshold check",
-        "",
-        *(f"- FAIL {f}" for f in failures),
-        *(["- all thresholds met"] if not failures else []),
-        "",
-        f"## Questions ours got wrong ({len(wrong)})",
-        "",
-        *(_failure_line(r) for r in wrong),
+        *report_tail(failures, [_failure_line(r) for r in wrong]),
     ]
     path = report_dir / "squad2.md"
     path.write_text("\n".join(lines) + "\n")

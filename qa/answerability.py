@@ -200,6 +200,6 @@ class AnswerabilityChecker:
             reasons.append("a figure or date in the question is not in the evidence")
         if features["negation_gap"]:
             reasons.append("the question negates; the evidence does not")
-        if features["self_check"] < 0:
+        if features["self_check"] < 0 or (score < self.model.threshold and not reasons):
             reasons.append("the model does not find the answer stated for this question")
         return Verdict(score >= self.model.threshold, score, tuple(reasons), window, features)

@@ -20,7 +20,7 @@ import numpy as np
 from index.ingest import ingest
 from index.store import IN_PROGRESS, Manifest, open_collection, vector_store
 from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence, Verdict
-from qa.calculate import calculated_claim, needs_calculation
+from qa.calculate import calculated_claim, needs_calculation, shown_calculation
 from qa.citations import MARKER, Verified, Verifier
 from qa.config import Config
 from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
@@ -298,9 +298,11 @@ class Pipeline:
             answer.text, answer.citations = verified.text, verified.citations
             answer.abstained, answer.raw_text = verified.abstained, raw
             answer.checks = verified.checks
+            claim = MARKER.sub("", verified.text).strip()
+            # A worked calculation is checked by arithmetic and its cited operands instead.
             checked = kind in CHECKED_KINDS and self.answerability is not None
+            checked = checked and shown_calculation(claim) is None
             if verified.citations and not verified.abstained and checked:
-                claim = MARKER.sub("", verified.text).strip()
                 verdict = self.assess(standalone, claim, self.cited_sentences(verified.citations))
                 answer.confidence, answer.reasons = round(verdict.score, 3), list(verdict.reasons)
                 if not verdict.answerable:
@@ -308,7 +310,7 @@ class Pipeline:
                     # show what the evidence does say (a swapped detail corrects itself).
                     answer.text, answer.citations, answer.abstained = self.abstain, [], True
                     answer.confidence = round(1 - verdict.score, 3)  # that refusing is right
-                    self._point_at(answer, verdict.window, standalone, retrieved)
+                    self._point_at(answer, verdict.window, standalone, retrieved, related=True)
                 timings["check"] = time.perf_counter() - mark
             elif answer.abstained:
                 self._point_at(answer, (), standalone, retrieved)
@@ -321,6 +323,7 @@ class Pipeline:
         window: Sequence[SourceSentence],
         question: str,
         retrieved: Retrieved,
+        related: bool = False,
     ) -> None:
         """Give a refusal the closest evidence: what the text says instead, cited.
 
@@ -328,8 +331,9 @@ class Pipeline:
         the most similar sentence of the best two passages); a false premise or a swapped
         detail is then corrected by the quote itself.
         """
-        if answer.citations or retrieved.max_dense < self.config.min_related_score:
-            return
+        far = retrieved.max_dense < self.config.min_related_score
+        if answer.citations or (far and not related):
+            return  # ``related``: the window is what the model cited, so it is on topic
         pool = list(window) or self.sentences_of(retrieved.passages[:2])
         if not pool:
             return
