@@ -9,13 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.dataset import DEFAULT_SET, EvalSet, load_items, locate_evidence, read_documents
+from eval.dataset import DEFAULT_SET, TYPES, EvalSet, load_items, locate_evidence, read_documents
 from eval.report import per_type_table, summary_table, write_report
-from eval.scoring import ItemResult, score_item, summarize_by_type
+from eval.scoring import ItemResult, score_item, summarize, summarize_by_type
 from eval.systems import System, baseline, ours
 from qa.config import Config
 
 THRESHOLDS = Path(__file__).with_name("thresholds.toml")
+# The seed-set thresholds were measured on these eight types. The kinds added since
+# (summary, list, yes/no, why/how, authorship, plausible-unanswerable) are reported in
+# every run but gated only once a full run has measured them.
+GATED_TYPES = TYPES[:8]
 
 
 def run_system(name: str, system: System, evalset: EvalSet) -> list[ItemResult]:
@@ -68,7 +72,7 @@ def evaluate(
     if with_baseline:
         results["baseline"] = run_system("baseline", baseline(config, documents), evalset)
     tables = {name: summarize_by_type(r) for name, r in results.items()}
-    failures = check_thresholds(tables["ours"]["all"])
+    failures = check_thresholds(summarize([r for r in results["ours"] if r.type in GATED_TYPES]))
     path = write_report(report_dir, tables, results, failures)
     return tables, failures, path
 
