@@ -55,11 +55,11 @@ def dedupe_items(claim: str) -> str:
     items = _ITEM_SPLIT.split(claim)
     if len(items) < 3 or len({_normal(i) for i in items}) == len(items):
         return claim
-    kept = list(dict.fromkeys(i.strip() for i in items if i.strip()))
-    kept_keys: dict[str, str] = {}
-    for item in kept:
-        kept_keys.setdefault(_normal(item), item)
-    unique = list(kept_keys.values())
+    first: dict[str, str] = {}
+    for item in items:
+        if item.strip():
+            first.setdefault(_normal(item), item.strip())
+    unique = list(first.values())
     if len(unique) == 1:
         return unique[0]
     return ", ".join(unique[:-1]) + " and " + unique[-1]

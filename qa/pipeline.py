@@ -279,11 +279,10 @@ class Pipeline:
                 yield from self._finish(answer, started)
                 return
             context = self.context_for(retrieved, kind)
-            context_ids = {p.id for p in context}
             verifier = Verifier(
                 question=standalone,
                 context=context,
-                sentences=[s for s in self.index.sentences if s.passage.id in context_ids],
+                sentences=self.sentences_of(context),
                 threshold=config.support_threshold,
                 min_qa_similarity=config.min_qa_similarity,
                 similarity=self.similarity,
@@ -291,7 +290,9 @@ class Pipeline:
                 document_titles=frozenset(document_title(d) for d in self.index.docs),
             )
             mark = time.perf_counter()
-            raw, verified = yield from self._draft(context, standalone, verifier, timings, started)
+            raw, verified = yield from self._draft(
+                context, standalone, kind, verifier, timings, started
+            )
             timings["generate"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
@@ -353,6 +354,7 @@ class Pipeline:
         self,
         context: list[Passage],
         question: str,
+        kind: Kind,
         verifier: Verifier,
         timings: dict[str, float],
         started: float,
@@ -380,7 +382,7 @@ class Pipeline:
             yield note("\n\n")
         working = len(raw)
         stream = self._stream(answer_messages(context, question, self.abstain))
-        with self._penalise_repeats(classify(question) in (Kind.LIST, Kind.SUMMARY)):
+        with self._penalise_repeats(kind in (Kind.LIST, Kind.SUMMARY)):
             for delta in stream:
                 yield note(delta)
                 if looping(raw[working:]):
