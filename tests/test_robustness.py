@@ -310,9 +310,9 @@ def test_a_korean_question_returns_an_answer_or_abstains_without_crashing(pipeli
     answer = ask("미사일은 어디에서 발사되었나요?", config=config)
     assert isinstance(answer, Answer)
     print(f"\nKorean question -> {answer.text!r} (abstained={answer.abstained})")
-    if answer.abstained:
-        assert answer.text.startswith(ABSTAIN_TEXT) and not answer.citations, answer
-    else:  # every claim it keeps is cited with an exact span of the article
+    if answer.abstained:  # a refusal may point at the closest passage, quoted exactly
+        assert answer.text.startswith(ABSTAIN_TEXT), answer
+    if answer.citations or not answer.abstained:  # what it cites is an exact span
         _check_citations(answer)
 
 
