@@ -1,18 +1,21 @@
 """Speed and memory of the question answering on this machine (``qa bench``).
 
-Measures, in this order, so that at most one model process runs at a time:
+Measures each workload — the seed folder with our own questions, and with ``--corpus``
+also a larger corpus (``squad2``: the SQuAD suite's 26 documents, ~0.6 MB, with a
+seeded sample of its questions; or any folder with a questions file) — in this order,
+so that at most one model process runs at a time:
 
-1. ``qa ingest`` of the seeds into a fresh temporary store (a subprocess, wall time), then
-   the same command again, which has nothing to do (wall time, and the ``in N s`` the
-   command prints itself, which leaves out Python's start-up and imports);
+1. ``qa ingest`` into a fresh temporary store (a subprocess, wall time), then the same
+   command again, which has nothing to do (wall time, and the ``in N s`` the command
+   prints itself, which leaves out Python's start-up and imports);
 2. the cold start: a fresh ``qa ask`` subprocess, from process start to the first line of
-   its answer on stdout, with the index already built. It runs twice: the first run may
-   compute and cache the model's prompt state ("first-ever start"), the second is the
-   typical cold start. Peak resident memory comes from ``os.wait4`` for that child;
-3. the warm pipeline in this process (``get_pipeline(config).ask_stream``): one warm-up
-   question, then the first N evaluation questions with their histories: per-question
-   latency, time to the first streamed :class:`~qa.types.Delta`, decode speed, and this
-   process's peak resident memory.
+   its answer on stdout, against that store. It runs twice: the first run may compute
+   and cache the model's prompt state ("first-ever start"), the second is the typical
+   cold start. Peak resident memory comes from ``os.wait4`` for that child;
+3. the warm pipeline in this process: one warm-up question, then the workload's
+   questions (with their histories): per-question latency, time to the first streamed
+   :class:`~qa.types.Delta`, decode speed, retrieval hit@k of the gold paragraph where
+   the questions have one, and this process's peak resident memory.
 
 Each figure is compared with its target and marked PASS or MISS. Missing a target is a
 finding, not a failure: the command exits 0. ``bench.json`` in the report directory holds
@@ -39,6 +42,7 @@ from typing import Any
 from eval.dataset import load_items
 from eval.metrics import percentile
 from qa.config import Config
+from qa.errors import QAError
 
 COLD_QUESTION = "How far did the missiles fly?"
 _REPORTED_SECONDS = re.compile(r" in ([0-9.]+) s\b")
@@ -72,6 +76,17 @@ class Row:
         if self.target is None or self.value is None:
             return "–"
         return "PASS" if self.value <= self.target else "MISS"
+
+
+@dataclass
+class Workload:
+    """A corpus to measure: its documents, its questions, and where its store goes."""
+
+    name: str
+    docs: Path
+    questions: list[tuple[str, list[tuple[str, str]]]]  # (question, history)
+    cold_question: str
+    gold: list[Any] | None = None  # SquadQuestion per question, for retrieval hit@k
 
 
 @dataclass
@@ -125,8 +140,8 @@ def run_timed(args: Sequence[str]) -> Run:
     )
 
 
-def _config_args(config: Config, store: Path) -> list[str]:
-    args = ["--store", str(store), "--seeds", str(config.seeds_dir.resolve())]
+def _config_args(config: Config, store: Path, docs: Path) -> list[str]:
+    args = ["--store", str(store), "--seeds", str(docs.resolve())]
     args += ["--model", config.model]
     if config.openai_base_url:
         args += ["--openai-base-url", config.openai_base_url]
@@ -149,50 +164,43 @@ def _checked(run: Run, what: str) -> Run:
     return run
 
 
-def bench_ingest(config: Config, scratch: Path) -> dict[str, Any]:
-    """Ingest the seeds into a fresh store, then again (nothing to do)."""
-    seeds = str(config.seeds_dir.resolve())
-    store = ["--store", str(scratch / "store")]
-    fresh = _checked(run_timed(["ingest", seeds, *store]), "ingest")
-    again = _checked(run_timed(["ingest", seeds, *store]), "re-ingest")
+def bench_ingest(docs: Path, store: Path) -> dict[str, Any]:
+    """Ingest ``docs`` into a fresh store, then again (nothing to do)."""
+    where = [str(docs.resolve()), "--store", str(store)]
+    fresh = _checked(run_timed(["ingest", *where]), "ingest")
+    again = _checked(run_timed(["ingest", *where]), "re-ingest")
     return {
         "fresh": asdict(fresh),
         "noop": asdict(again),
         "fresh_reported_s": _reported_seconds(fresh.stdout),
         "noop_reported_s": _reported_seconds(again.stdout),
+        "summary": fresh.stdout.strip().splitlines()[-1:] or [""],
     }
 
 
-def bench_cold_start(config: Config) -> dict[str, Any]:
-    """Two fresh ``qa ask`` processes against the built index at ``config.store_dir``."""
-    store = config.store_dir.resolve()
-    built_here = False
-    if not (store / "manifest.json").exists():
-        seeds = str(config.seeds_dir.resolve())
-        _checked(run_timed(["ingest", seeds, "--store", str(store)]), "ingest")
-        built_here = True
+def bench_cold_start(config: Config, workload: Workload, store: Path) -> dict[str, Any]:
+    """Two fresh ``qa ask`` processes against the built index at ``store``."""
     before = _prefix_states(config)
-    ask = ["ask", COLD_QUESTION, *_config_args(config, store)]
+    ask = ["ask", workload.cold_question, *_config_args(config, store, workload.docs)]
     first = _checked(run_timed(ask), "first cold start")
     computed = bool(_prefix_states(config) - before)
     second = _checked(run_timed(ask), "cold start")
     return {
-        "question": COLD_QUESTION,
+        "question": workload.cold_question,
         "store": str(store),
-        "index_built_by_bench": built_here,
         "first_computed_prefix_state": computed,
         "first": asdict(first),
         "second": asdict(second),
     }
 
 
-def bench_warm(config: Config, questions: int) -> dict[str, Any]:
+def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
     """Latency, time to first token and decode speed of the in-process pipeline."""
-    from qa.pipeline import get_pipeline
+    from qa.pipeline import Pipeline
     from qa.types import Answer, Delta
 
     started = time.perf_counter()
-    pipeline = get_pipeline(config)
+    pipeline = Pipeline(config)
     load_s = time.perf_counter() - started
     model = getattr(pipeline.llm, "_model", None)
 
@@ -227,11 +235,19 @@ def bench_warm(config: Config, questions: int) -> dict[str, Any]:
             "abstained": answer.abstained,
             "ran_model": ran_model,
             "text": answer.text,
+            "retrieved": [(p.doc, p.start, p.end) for p in answer.passages],
         }
 
-    warmup = one("Where were the missiles fired from?", [])
-    items = load_items()[:questions]
-    results = [one(item.question, list(item.history)) for item in items]
+    warmup = one(workload.cold_question, [])
+    results = [one(question, history) for question, history in workload.questions]
+    hits = None
+    if workload.gold:
+        from eval.metrics import retrieval_rank
+
+        hits = [
+            retrieval_rank(r["retrieved"], [q.paragraph]) is not None
+            for r, q in zip(results, workload.gold, strict=True)
+        ]
     rates = [r for r in results if (r["tokens"] or 0) > 1 and (r["decode_s"] or 0) > 0]
     decode_tokens = sum(r["tokens"] - 1 for r in rates)
     decode_time = sum(r["decode_s"] for r in rates)
@@ -246,38 +262,87 @@ def bench_warm(config: Config, questions: int) -> dict[str, Any]:
         "tokens_per_s": decode_tokens / decode_time if decode_time else None,
         "tokens_per_s_per_question": [(r["tokens"] - 1) / r["decode_s"] for r in rates],
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "retrieval_hit": sum(hits) / len(hits) if hits else None,
     }
 
 
 def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]) -> list[Row]:
-    """The table rows, with targets where the project has one."""
+    """One workload's table rows, with targets where the project has one."""
     latency, first_token = warm["latency_s"], warm["first_token_s"]
     gb = _KIB_PER_GB
     return [
-        Row("warm latency p50", percentile(latency, 50), "s", 2.0),
+        Row("warm latency p50", percentile(latency, 50), "s", 2.5),
         Row("warm latency p95", percentile(latency, 95), "s", 5.0),
-        Row("time to first token p50", percentile(first_token, 50), "s", 1.0),
+        Row("time to first token p50", percentile(first_token, 50), "s", 1.5),
         Row("time to first token p95", percentile(first_token, 95), "s"),
         Row("decode speed", warm["tokens_per_s"], "tokens/s"),
-        Row("cold start (2nd fresh `qa ask`)", cold["second"]["seconds"], "s", 15.0),
+        Row("retrieval hit@k (gold paragraph)", warm["retrieval_hit"], ""),
+        Row("cold start (2nd fresh `qa ask`)", cold["second"]["seconds"], "s", 6.0),
         Row("first-ever start (1st fresh `qa ask`)", cold["first"]["seconds"], "s"),
-        Row("ingest from scratch (wall)", ingest["fresh"]["exit_seconds"], "s"),
+        Row("ingest from scratch (wall)", ingest["fresh"]["exit_seconds"], "s", 180.0),
         Row("ingest from scratch (as printed)", ingest["fresh_reported_s"], "s"),
         Row("no-op re-ingest (wall)", ingest["noop"]["exit_seconds"], "s", 2.0),
-        Row("no-op re-ingest (as printed)", ingest["noop_reported_s"], "s", 2.0),
         Row("peak RSS, warm in-process run", warm["peak_rss_kib"] / gb, "GiB", 3.0),
         Row("peak RSS, cold-start process", cold["second"]["peak_rss_kib"] / gb, "GiB", 3.0),
     ]
 
 
-def format_table(rows: Sequence[Row]) -> str:
-    """A Markdown table: metric, measured, target, PASS/MISS."""
-    lines = ["| metric | measured | target | result |", "|---|---|---|---|"]
-    for row in rows:
-        value = "–" if row.value is None else f"{row.value:.2f} {row.unit}"
-        target = "–" if row.target is None else f"≤ {row.target:g} {row.unit}"
-        lines.append(f"| {row.metric} | {value} | {target} | {row.verdict} |")
+def format_table(columns: dict[str, Sequence[Row]]) -> str:
+    """A Markdown table: metric, then each workload's measurement and PASS/MISS, target."""
+    names = list(columns)
+    head = "| metric | " + " | ".join(names) + " | target |"
+    lines = [head, "|---" * (len(names) + 2) + "|"]
+    for i, first in enumerate(columns[names[0]]):
+        cells = []
+        for name in names:
+            row = columns[name][i]
+            if row.value is None:
+                cells.append("–")
+            else:
+                mark = "" if row.verdict == "–" else f" {row.verdict}"
+                cells.append(f"{row.value:.2f} {row.unit}".rstrip() + mark)
+        target = "–" if first.target is None else f"≤ {first.target:g} {first.unit}"
+        lines.append(f"| {first.metric} | " + " | ".join(cells) + f" | {target} |")
     return "\n".join(lines)
+
+
+def seed_workload(config: Config, questions: int) -> Workload:
+    """The seed folder with the first N questions of our own set (with their histories)."""
+    items = load_items()[:questions]
+    return Workload(
+        "seed",
+        Path(config.seeds_dir),
+        [(item.question, list(item.history)) for item in items],
+        COLD_QUESTION,
+    )
+
+
+def corpus_workload(corpus: str, questions: int, questions_file: str | None) -> Workload:
+    """``squad2``: the SQuAD suite's 26 documents (6 articles + 20 distractors) and a
+    seeded sample of its questions from both splits; else a folder and a questions file
+    (one question per line)."""
+    if corpus == "squad2":
+        from eval.squad2 import SPLITS, load_corpus, sample, write_documents
+
+        docs = Path(".qa-squad2-26") / "docs"
+        loaded = load_corpus(distractors=True)
+        write_documents(loaded.documents, docs)
+        per_split = max(2, questions // len(SPLITS))
+        gold = [q for split in SPLITS for q in sample(loaded.questions, split, per_split, 2026)]
+        return Workload(
+            "squad2 (26 docs)",
+            docs,
+            [(q.question, []) for q in gold],
+            gold[0].question,
+            gold,
+        )
+    if not questions_file:
+        raise QAError("--corpus DIR needs --corpus-questions FILE (one question per line)")
+    lines = Path(questions_file).read_text(encoding="utf-8").splitlines()
+    asked = [line.strip() for line in lines if line.strip()][:questions]
+    if not asked:
+        raise QAError(f"no questions in {questions_file}")
+    return Workload(Path(corpus).name, Path(corpus), [(q, []) for q in asked], asked[0])
 
 
 def _machine() -> dict[str, Any]:
@@ -294,28 +359,40 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     machine = _machine()
+    workloads = [seed_workload(config, args.questions)]
+    if args.corpus:
+        workloads.append(corpus_workload(args.corpus, args.questions, args.corpus_questions))
     print(f"benchmarking {config.model!r} on {machine['cpus']} CPU(s)…", flush=True)
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
-        print("ingest (fresh store, then no-op)…", flush=True)
-        ingest = bench_ingest(config, Path(scratch))
-    print("cold start (two fresh `qa ask` processes)…", flush=True)
-    cold = bench_cold_start(config)
-    print(f"warm pipeline ({args.questions} questions after one warm-up)…", flush=True)
-    warm = bench_warm(config, args.questions)
+        for number, workload in enumerate(workloads):
+            store = Path(scratch) / f"store-{number}"
+            print(f"[{workload.name}] ingest (fresh store, then no-op)…", flush=True)
+            ingest = bench_ingest(workload.docs, store)
+            print(f"[{workload.name}] cold start (two fresh `qa ask` processes)…", flush=True)
+            cold = bench_cold_start(config, workload, store)
+            print(
+                f"[{workload.name}] warm pipeline ({len(workload.questions)} questions "
+                "after one warm-up)…",
+                flush=True,
+            )
+            warm_config = config.replace(store_dir=store, seeds_dir=workload.docs)
+            warm = bench_warm(warm_config, workload)
+            results[workload.name] = {"ingest": ingest, "cold_start": cold, "warm": warm}
     machine["load_average_after"] = os.getloadavg()
 
-    rows = summarize(ingest, cold, warm)
+    columns = {
+        name: summarize(r["ingest"], r["cold_start"], r["warm"]) for name, r in results.items()
+    }
     print()
-    print(format_table(rows))
+    print(format_table(columns))
     print()
-    print(
-        f"model: {warm['model']}; first-ever start computed the prompt state: "
-        f"{cold['first_computed_prefix_state']} (else it was cached already)"
-    )
+    for name, r in results.items():
+        print(f"[{name}] {r['ingest']['summary'][0]}; model {r['warm']['model']}")
     print(f"- {FIRST_TOKEN_DEFINITION}")
     print(f"- {TOKENS_PER_SECOND_DEFINITION}")
     print("- cold start: process start to the first line of the answer on stdout")
-    print("- peak RSS: ru_maxrss (this process; the cold-start child via os.wait4)")
+    print("- peak RSS: ru_maxrss (this process, so far; the cold-start child via os.wait4)")
     print(
         f"- load average (1/5/15 min) before {_loads(machine['load_average'])}, after "
         f"{_loads(machine['load_average_after'])}: other work may share these CPUs"
@@ -325,14 +402,17 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     payload = {
         "machine": machine,
         "config": {k: str(v) for k, v in asdict(config).items()},
-        "rows": [{**asdict(row), "result": row.verdict} for row in rows],
         "definitions": {
             "first_token": FIRST_TOKEN_DEFINITION,
             "tokens_per_s": TOKENS_PER_SECOND_DEFINITION,
         },
-        "ingest": ingest,
-        "cold_start": cold,
-        "warm": warm,
+        "workloads": {
+            name: {
+                "rows": [{**asdict(row), "result": row.verdict} for row in columns[name]],
+                **result,
+            }
+            for name, result in results.items()
+        },
     }
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
     print(f"\nbench: {path}")

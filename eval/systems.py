@@ -77,7 +77,7 @@ def baseline(config: Config, documents: dict[str, str]) -> System:
     from qa.pipeline import get_pipeline
 
     llm = get_pipeline(config).llm  # the same model object, same chat template
-    embedder = load_embedder(config.embed_model)
+    embedder = load_embedder(config.embed_model, config.model_cache_dir)
     client = chromadb.PersistentClient(
         path=str(config.store_dir.with_name(config.store_dir.name + "-baseline")),
         settings=ChromaSettings(anonymized_telemetry=False),
@@ -88,7 +88,10 @@ def baseline(config: Config, documents: dict[str, str]) -> System:
     storage = StorageContext.from_defaults(
         vector_store=ChromaVectorStore(chroma_collection=collection)
     )
-    docs = SimpleDirectoryReader(str(config.seeds_dir), required_exts=[".txt", ".md"]).load_data()
+    # The files, listed here: the reader's own folder walk skips every file below a hidden
+    # folder, and the suites keep their corpora in ``.qa-squad2/``.
+    files = sorted(p for p in config.seeds_dir.rglob("*") if p.suffix in (".txt", ".md"))
+    docs = SimpleDirectoryReader(input_files=[str(p) for p in files]).load_data()
     index = VectorStoreIndex.from_documents(docs, storage_context=storage, embed_model=embedder)
     engine = CitationQueryEngine.from_args(index, llm=llm)
 

@@ -1,6 +1,6 @@
-"""Sync a directory of documents into the Chroma store.
+"""Sync documents (files or folders of them) into the Chroma store.
 
-The index mirrors the directory: new passages are embedded and upserted, passages whose
+The index mirrors the documents given: new passages are embedded and upserted, passages whose
 text or place changed get new ids (the old ones are deleted), and passages of deleted
 files are removed. Ids are content hashes, so re-ingesting unchanged files embeds
 nothing and writes nothing but the manifest.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 
 from index.chunk import chunk_document
 from index.clean import clean_paragraphs
+from index.extract import SUPPORTED_SUFFIXES, Extracted, UnreadableDocument, extract, is_supported
 from index.store import Manifest, open_collection, reset_store, vector_store, write_lock
+from index.texts import prune_texts, save_text
 from qa.config import Config
 from qa.errors import QAError, SeedsNotFoundError
 from qa.types import Passage
 
-DOCUMENT_SUFFIXES = (".txt", ".md")
 Progress = Callable[[str, int, int], None]
+PathArg = Path | str | Sequence[Path | str] | None
 
 
 @dataclass
@@ -52,49 +54,100 @@ class IngestReport:
         return text
 
 
-def find_documents(path: Path) -> list[Path]:
-    """The ``.txt``/``.md`` files at ``path`` (a file or a directory, searched recursively)."""
-    if not path.exists():
+@dataclass(frozen=True)
+class Source:
+    """One file to index and the name its passages and citations carry."""
+
+    path: Path
+    doc: str
+
+
+def _as_paths(path: PathArg, default: Path) -> list[Path]:
+    if path is None:
+        return [default]
+    if isinstance(path, str | Path):
+        return [Path(path)]
+    return [Path(p) for p in path] or [default]
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def find_documents(paths: Sequence[Path]) -> tuple[list[Source], list[str]]:
+    """The files to index under ``paths`` (files or folders, searched recursively).
+
+    A folder's documents are named by their path inside it; a file given directly by its
+    name. Hidden files are ignored; other files of unsupported types come back as
+    one-line reasons to skip them, as does a second document with a name already taken.
+    """
+    sources: dict[str, Source] = {}
+    skipped: list[str] = []
+    for root in paths:
+        if not root.exists():
+            raise SeedsNotFoundError(
+                f"documents path {root} does not exist; pass documents or a folder of them "
+                f"({', '.join(SUPPORTED_SUFFIXES)})"
+            )
+        if root.is_file():
+            candidates = [(root, root.name)]
+        else:
+            candidates = [
+                (p, p.relative_to(root).as_posix())
+                for p in sorted(root.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            ]
+        for file, doc in candidates:
+            if not is_supported(file):
+                skipped.append(f"{doc} (unsupported file type {file.suffix or '(none)'})")
+            elif doc in sources and sources[doc].path.resolve() != file.resolve():
+                skipped.append(f"{doc} (a document with this name is already indexed)")
+            else:
+                sources[doc] = Source(file, doc)
+    if not sources:
+        where = ", ".join(str(p) for p in paths)
+        reasons = f": {'; '.join(skipped)}" if skipped else ""
         raise SeedsNotFoundError(
-            f"documents path {path} does not exist; pass a folder of .txt/.md files"
+            f"no documents under {where} ({', '.join(SUPPORTED_SUFFIXES)}){reasons}"
         )
-    if path.is_file():
-        return [path]
-    files = sorted(
-        p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
-    )
-    if not files:
-        raise SeedsNotFoundError(f"no .txt or .md documents under {path}")
-    return files
+    return list(sources.values()), skipped
 
 
-def read_passages(path: Path, root: Path, max_chars: int) -> tuple[str, str, list[Passage]] | str:
-    """Clean and chunk one file. Returns ``(doc, sha256, passages)`` or a reason to skip it."""
-    doc = path.name if root.is_file() else path.relative_to(root).as_posix()
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        return f"{doc} (binary file)"
+def read_passages(source: Source, max_chars: int) -> tuple[str, Extracted, list[Passage]] | str:
+    """Extract, clean and chunk one file.
+
+    Returns ``(sha256 of the file, its text, passages)`` or a one-line reason to skip it.
+    """
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"{doc} (not UTF-8 text)"
-    passages = chunk_document(doc, text, clean_paragraphs(text), max_chars)
+        extracted = extract(source.path)
+        digest = hashlib.sha256(source.path.read_bytes()).hexdigest()
+    except UnreadableDocument as exc:
+        return f"{source.doc} ({exc})"
+    except OSError as exc:
+        return f"{source.doc} (cannot be read: {exc.strerror})"
+    text = extracted.text
+    passages = chunk_document(source.doc, text, clean_paragraphs(text), max_chars)
+    if extracted.page_starts:
+        passages = [replace(p, page=extracted.page_at(p.start)) for p in passages]
     if not passages:
-        return f"{doc} (no article text)"
-    return doc, hashlib.sha256(raw).hexdigest(), passages
+        return f"{source.doc} (no article text)"
+    return digest, extracted, passages
 
 
 def to_node(passage: Passage) -> TextNode:
     """A llama-index node carrying the passage's offsets as flat metadata."""
     from llama_index.core.schema import TextNode
 
-    metadata = {
+    metadata: dict[str, str | int] = {
         "doc": passage.doc,
         "start": passage.start,
         "end": passage.end,
         "position": passage.position,
         "sentences": json.dumps(passage.sentences),
     }
+    if passage.page is not None:  # Chroma metadata has no null
+        metadata["page"] = passage.page
     return TextNode(
         id_=passage.id,
         text=passage.text,
@@ -105,34 +158,45 @@ def to_node(passage: Passage) -> TextNode:
 
 
 def ingest(
-    path: Path | None = None,
+    path: PathArg = None,
     config: Config | None = None,
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Make the store mirror the documents at ``path`` (default: ``config.seeds_dir``)."""
+    """Make the store mirror the documents at ``path`` — one or more files or folders
+    (default: ``config.seeds_dir``)."""
     config = config or Config.from_env()
-    root = Path(path or config.seeds_dir)
+    roots = _as_paths(path, Path(config.seeds_dir))
     started = time.perf_counter()
     report = IngestReport()
 
     wanted: dict[str, Passage] = {}
     docs: dict[str, dict[str, object]] = {}
-    files = find_documents(root)
-    for number, file in enumerate(files, 1):
+    texts: dict[str, Extracted] = {}
+    sources, report.skipped = find_documents(roots)
+    for number, source in enumerate(sources, 1):
         if progress:
-            progress("reading", number, len(files))
-        result = read_passages(file, root, config.passage_max_chars)
+            progress("reading", number, len(sources))
+        result = read_passages(source, config.passage_max_chars)
         if isinstance(result, str):
             report.skipped.append(result)
             continue
-        doc, digest, passages = result
-        docs[doc] = {"sha256": digest, "passages": len(passages)}
+        digest, extracted, passages = result
+        docs[source.doc] = {
+            "sha256": digest,
+            "passages": len(passages),
+            "path": str(source.path.resolve()),
+        }
+        if extracted.page_starts:
+            docs[source.doc]["pages"] = len(extracted.page_starts)
+        if extracted.converted:
+            texts[source.doc] = extracted
         wanted.update((p.id, p) for p in passages)
     if not docs:
+        where = ", ".join(str(p) for p in roots)
         raise SeedsNotFoundError(
-            f"no readable documents under {root}: " + "; ".join(report.skipped)
+            f"no readable documents under {where}: " + "; ".join(report.skipped)
         )
 
     with write_lock(config.store_dir):
@@ -153,10 +217,14 @@ def ingest(
             _embed_and_store(new, collection, config, progress, reusable)
         if stale:
             collection.delete(ids=stale)
+        for doc, extracted in texts.items():
+            save_text(config.store_dir, doc, extracted)
+        prune_texts(config.store_dir, set(texts))
         Manifest(
             generation=(previous.generation if previous else 0) + 1,
             embed_model=config.embed_model,
-            root=str(root.resolve()),
+            root=str(roots[0].resolve()),
+            roots=[str(p.resolve()) for p in roots],
             docs=docs,
         ).write(config.store_dir)
 
@@ -196,9 +264,9 @@ def _embed_and_store(
         node.embedding = reusable.get(node.get_content())
     todo = [n for n in nodes if n.embedding is None]
     if todo:
-        from index.embed import load_embedder  # loading torch costs seconds: only when needed
+        from index.embed import load_embedder  # loading a model costs time: only when needed
 
-        embedder = load_embedder(config.embed_model)
+        embedder = load_embedder(config.embed_model, config.model_cache_dir)
         batch = 16
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]

@@ -38,7 +38,8 @@ class Manifest:
 
     generation: int = 0
     embed_model: str = ""
-    root: str = ""
+    root: str = ""  # the first of ``roots`` (kept for manifests written before ``roots``)
+    roots: list[str] = field(default_factory=list)  # the files and folders the index mirrors
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod

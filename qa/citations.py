@@ -199,5 +199,7 @@ def _cite(
     key = (passage.id, start, end)
     if key not in citations:
         quote = passage.text[start - passage.start : end - passage.start]
-        citations[key] = Citation(len(citations) + 1, passage.id, passage.doc, start, end, quote)
+        citations[key] = Citation(
+            len(citations) + 1, passage.id, passage.doc, start, end, quote, passage.page
+        )
     return citations[key]

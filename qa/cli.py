@@ -1,4 +1,4 @@
-"""The ``qa`` command: ingest, ask, chat, eval, bench.
+"""The ``qa`` command: ingest, add, docs, remove, ask, chat, eval, calibrate, bench.
 
 Every subcommand takes the same configuration flags (they override ``QA_*`` environment
 variables, which override the defaults in :class:`qa.config.Config`). Errors print one
@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.config import Config
 from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from index.ingest import IngestReport, Progress
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    ingest = commands.add_parser("ingest", help="index the documents (default: seeds/)")
-    ingest.add_argument("path", nargs="?", help="a folder (or file) of .txt/.md documents")
+    ingest = commands.add_parser(
+        "ingest", help="index documents: the index mirrors PATHs (default: the documents folder)"
+    )
+    ingest.add_argument("path", nargs="*", help="files or folders (.txt .md .html .htm .pdf .docx)")
     ingest.add_argument("--rebuild", action="store_true", help="drop the index and rebuild it")
     _config_flags(ingest)
+
+    add = commands.add_parser(
+        "add", help="copy files into the documents folder and index them with the rest"
+    )
+    add.add_argument("files", nargs="+", help="documents to add")
+    _config_flags(add)
+
+    docs = commands.add_parser("docs", help="list the indexed documents")
+    _config_flags(docs)
+
+    remove = commands.add_parser("remove", help="remove a document from the folder and index")
+    remove.add_argument("name", help="its name, as `qa docs` lists it")
+    _config_flags(remove)
 
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
@@ -109,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed and memory")
     bench.add_argument("--report-dir", default="reports")
     bench.add_argument("--questions", type=int, default=20, help="questions for warm latency")
+    bench.add_argument(
+        "--corpus",
+        help='also measure this corpus beside the seed: "squad2" (the SQuAD suite\'s 26 '
+        "documents and questions) or a folder (with --corpus-questions)",
+    )
+    bench.add_argument("--corpus-questions", help="a file of questions, one per line")
     _config_flags(bench)
     return parser
 
@@ -125,23 +152,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _ingest(args: argparse.Namespace, config: Config) -> int:
-    from rich.progress import Progress
+def _with_progress(work: Callable[[Progress], IngestReport]) -> IngestReport:
+    from rich.progress import Progress as Bar
 
-    from index.ingest import ingest
-
-    with Progress(transient=True) as bar:
-        tasks: dict[str, int] = {}
+    with Bar(transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = ingest(
-            Path(args.path) if args.path else None, config, rebuild=args.rebuild, progress=progress
-        )
+        return work(progress)
+
+
+def _ingest(args: argparse.Namespace, config: Config) -> int:
+    from index.ingest import ingest
+
+    paths = [Path(p) for p in args.path] or None
+    report = _with_progress(
+        lambda progress: ingest(paths, config, rebuild=args.rebuild, progress=progress)
+    )
     print(f"ingested {report.summary()} into {config.store_dir}")
+    return 0
+
+
+def _add(args: argparse.Namespace, config: Config) -> int:
+    from index.corpus import add_files
+
+    files = [Path(f) for f in args.files]
+    report = _with_progress(lambda progress: add_files(files, config, progress=progress))
+    print(f"ingested {report.summary()} into {config.store_dir}")
+    return 0
+
+
+def _docs(args: argparse.Namespace, config: Config) -> int:
+    from index.corpus import list_documents
+
+    documents = list_documents(config)
+    if not documents:
+        print(f"no index at {config.store_dir}; run `qa ingest`")
+        return 1
+    for doc in documents:
+        pages = f", {doc.pages} pages" if doc.pages else ""
+        print(f"{doc.name}\t{doc.passages} passages{pages}\t{doc.path}")
+    return 0
+
+
+def _remove(args: argparse.Namespace, config: Config) -> int:
+    from index.corpus import remove_document
+
+    report = remove_document(args.name, config)
+    print(f"removed {args.name}; index now {report.summary()}")
     return 0
 
 
@@ -159,7 +221,8 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
         print()
     for citation in answer.citations:
         quote = " ".join(citation.quote.split())
-        print(f"[{citation.number}] {citation.doc}:{citation.start}-{citation.end}  “{quote}”")
+        where = f"{citation.source}:{citation.start}-{citation.end}"
+        print(f"[{citation.number}] {where}  “{quote}”")
     return 0
 
 
@@ -190,6 +253,9 @@ def _calibrate(args: argparse.Namespace, config: Config) -> int:
 
 _COMMANDS = {
     "ingest": _ingest,
+    "add": _add,
+    "docs": _docs,
+    "remove": _remove,
     "ask": _ask,
     "chat": _chat,
     "eval": _eval,

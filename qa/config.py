@@ -58,6 +58,9 @@ class Config:
     # prompt in document order: the prompt prefix then never changes and llama.cpp
     # reuses its KV cache, so only the question has to be read per request.
     context_char_budget: int = 7000
+    # Otherwise a specific question's retrieved passages are cut to their best sentences,
+    # this many characters in all (~220 tokens; 0 keeps whole passages): see qa.evidence.
+    evidence_char_budget: int = 900
 
     # --- verification and abstention (calibrated on eval/qa_set.jsonl, see README) -----
     # Share of an answer sentence's new words that its cited sentences must contain.

@@ -24,13 +24,16 @@ from qa.calculate import calculated_claim, needs_calculation, shown_calculation
 from qa.citations import MARKER, Verified, Verifier
 from qa.config import Config
 from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
+from qa.evidence import select_evidence
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
 from qa.llm import load_llm, model_label, supports_prefill, warm_prefix, yes_probability
+from qa.polarity import agree
 from qa.prompts import (
     CALCULATION_LEAD,
     abstain_text,
     answer_messages,
     document_title,
+    polarity_messages,
     rewrite_messages,
     self_check_messages,
 )
@@ -78,9 +81,9 @@ class Pipeline:
         # do it while this thread imports torch and loads the embedder and the index.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
             pending_llm = pool.submit(load_llm, config)
-            from index.embed import load_embedder  # imports torch: seconds
+            from index.embed import load_embedder
 
-            self._embedder = load_embedder(config.embed_model)
+            self._embedder = load_embedder(config.embed_model, config.model_cache_dir)
             self.index = self._load_index()
             self.llm = pending_llm.result()
         self.prefix_state = self._warm()
@@ -115,8 +118,7 @@ class Pipeline:
         docs: dict[str, int] = {}
         for passage in passages:
             docs[passage.doc] = docs.get(passage.doc, 0) + 1
-        sentences = source_sentences(passages)
-        self._embed([s.text for s in sentences])
+        sentences = source_sentences(passages)  # embedded lazily: a big corpus loads fast
         checker = AnswerabilityChecker(
             sentences, self.similarity, self.answerability, self._self_check
         )
@@ -160,13 +162,14 @@ class Pipeline:
     # --- similarity for verification ---------------------------------------------------
     def _embed(self, texts: list[str]) -> None:
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if len(self._vectors) + len(missing) > 20_000:  # ~30 MB: start over, never grow unbounded
+            self._vectors.clear()
+            missing = list(dict.fromkeys(texts))
         if missing:
             vectors = self._embedder.get_text_embedding_batch(missing)
             for text, vector in zip(missing, vectors, strict=True):
                 array = np.asarray(vector, dtype=np.float32)
                 self._vectors[text] = array / (np.linalg.norm(array) or 1.0)
-        if len(self._vectors) > 5000:
-            self._vectors.clear()
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts' embeddings (cached)."""
@@ -180,15 +183,23 @@ class Pipeline:
 
     def _self_check(self, passage: str, question: str, claim: str) -> float | None:
         """The model's P("Yes") that ``passage`` states ``claim`` as the answer to ``question``."""
-        messages = self_check_messages(passage, question, claim)
+        return self._yes_probability(self_check_messages(passage, question, claim))
+
+    def _yes_probability(self, messages: list) -> float | None:
+        """The model's P("Yes") as the next token after ``messages`` (None over HTTP)."""
         try:
             return yes_probability(self.llm, self.llm.messages_to_prompt(messages))
         except Exception as exc:  # a model failure here must not lose the answer
             raise LLMError(f"the language model failed while checking: {exc}") from exc
 
     def sentences_of(self, passages: Iterable[Passage]) -> list[SourceSentence]:
-        ids = {p.id for p in passages}
-        return [s for s in self.index.sentences if s.passage.id in ids]
+        """The index's sentences inside ``passages`` (which may be cut to a few sentences)."""
+        spans = {p.id: (p.start, p.end) for p in passages}
+        return [
+            s
+            for s in self.index.sentences
+            if s.passage.id in spans and spans[s.passage.id][0] <= s.start < spans[s.passage.id][1]
+        ]
 
     def cited_sentences(self, citations: Iterable[Citation]) -> list[SourceSentence]:
         spans = [(c.passage_id, c.start, c.end) for c in citations]
@@ -198,22 +209,34 @@ class Pipeline:
             if any(s.passage.id == pid and a <= s.start and s.end <= b for pid, a, b in spans)
         ]
 
-    def context_for(self, retrieved: Retrieved, kind: Kind = Kind.FACT) -> list[Passage]:
+    def context_for(
+        self, retrieved: Retrieved, question: str, kind: Kind = Kind.FACT
+    ) -> list[Passage]:
         """Passages to show the model, in document order.
 
         The whole corpus when it fits the budget (a stable prompt prefix), otherwise the
-        retrieved passages; for a byline question also the first and last passage of each
-        retrieved document (bylines and datelines sit there).
+        retrieved passages: cut to their sentences that bear on a specific question, whole
+        for a summary or a list; for a byline question also the first and last passage of
+        each retrieved document (bylines and datelines sit there).
         """
         if self._whole_corpus_fits():
             return self.index.passages
-        chosen = {p.id for p in retrieved.passages}
+        if kind in BROAD_KINDS:
+            chosen = {p.id: p for p in retrieved.passages}
+        else:  # a specific question: only its best sentences (see qa.evidence)
+            selected = select_evidence(
+                question,
+                retrieved.passages,
+                self.similarity,
+                self.config.evidence_char_budget,
+            )
+            chosen = {p.id: p for p in selected}
         if kind is Kind.AUTHORSHIP:
             docs = {p.doc for p in retrieved.passages}
             for doc in docs:
                 own = [p for p in self.index.passages if p.doc == doc]
-                chosen |= {own[0].id, own[-1].id}
-        return [p for p in self.index.passages if p.id in chosen]
+                chosen |= {own[0].id: own[0], own[-1].id: own[-1]}
+        return [chosen[p.id] for p in self.index.passages if p.id in chosen]
 
     def _whole_corpus_fits(self) -> bool:
         return sum(len(p.text) for p in self.index.passages) <= self.config.context_char_budget
@@ -278,7 +301,7 @@ class Pipeline:
                 # Nothing in the documents is even about this: no need to ask the model.
                 yield from self._finish(answer, started)
                 return
-            context = self.context_for(retrieved, kind)
+            context = self.context_for(retrieved, standalone, kind)
             verifier = Verifier(
                 question=standalone,
                 context=context,
@@ -313,10 +336,35 @@ class Pipeline:
                     answer.confidence = round(1 - verdict.score, 3)  # that refusing is right
                     self._point_at(answer, verdict.window, standalone, retrieved, related=True)
                 timings["check"] = time.perf_counter() - mark
+            elif verified.citations and not verified.abstained and kind is Kind.YES_NO:
+                self._settle_polarity(answer, standalone)
+                timings["check"] = time.perf_counter() - mark
             elif answer.abstained:
                 self._point_at(answer, (), standalone, retrieved)
             timings["verify"] = time.perf_counter() - mark
             yield from self._finish(answer, started)
+
+    def _settle_polarity(self, answer: Answer, question: str) -> None:
+        """Make a yes/no answer's first word agree with the cited evidence (qa.polarity)."""
+        if self.answerability is None:
+            return
+        window = tuple(
+            dict.fromkeys(
+                w
+                for s in self.cited_sentences(answer.citations)
+                for w in self.index.checker.window(s)
+            )
+        )
+        passage = " ".join(" ".join(s.text.split()) for s in window)
+        p_yes = self._yes_probability(polarity_messages(passage, question))
+        if p_yes is None:
+            return
+        settled = agree(answer.text, p_yes)
+        answer.text = settled.text
+        answer.confidence = round(max(p_yes, 1 - p_yes), 3)
+        if settled.changed:
+            word = "Yes" if p_yes >= 0.5 else "No"
+            answer.reasons.append(f"the cited passage answers {word} (P(yes) = {p_yes:.2f})")
 
     def _point_at(
         self,
@@ -340,7 +388,9 @@ class Pipeline:
             return
         best = max(pool, key=lambda s: self.similarity(question, s.text))
         passage = best.passage
-        answer.citations = [Citation(1, passage.id, passage.doc, best.start, best.end, best.text)]
+        answer.citations = [
+            Citation(1, passage.id, passage.doc, best.start, best.end, best.text, passage.page)
+        ]
         quote = " ".join(best.text.split())
         answer.text = f"{answer.text} The closest passage says: “{quote}” [1]"
 

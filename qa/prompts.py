@@ -120,20 +120,36 @@ def rewrite_messages(
 
 
 SELF_CHECK_SYSTEM = "You check whether a passage answers a question. Reply with Yes or No only."
+POLARITY_SYSTEM = "You answer yes/no questions from a passage. Reply with Yes or No only."
+
+
+def _yes_no_messages(system: str, user: str) -> list[ChatMessage]:
+    """A short prompt whose next token's Yes/No logits are read (nothing is generated)."""
+    return [
+        ChatMessage(role="system", content=system),
+        ChatMessage(role="user", content=f"{user} Reply Yes or No."),
+    ]
 
 
 def self_check_messages(passage: str, question: str, answer: str) -> list[ChatMessage]:
     """Ask the model whether ``passage`` states ``answer`` to exactly ``question``.
 
-    Short on purpose (about 100 tokens): its Yes/No logits are read, nothing is generated.
-    The wording names the details that one-detail swaps change.
+    Short on purpose (about 100 tokens). The wording names the details that one-detail
+    swaps change.
     """
-    user = (
+    return _yes_no_messages(
+        SELF_CHECK_SYSTEM,
         f"Passage: {passage}\nQuestion: {question}\nProposed answer: {answer}\n"
         "Does the passage state this answer to exactly this question, with every detail of "
-        "the question (names, dates, numbers, negations) matching the passage? Reply Yes or No."
+        "the question (names, dates, numbers, negations) matching the passage?",
     )
-    return [
-        ChatMessage(role="system", content=SELF_CHECK_SYSTEM),
-        ChatMessage(role="user", content=user),
-    ]
+
+
+def polarity_messages(passage: str, question: str) -> list[ChatMessage]:
+    """Ask the model to answer a yes/no ``question`` from ``passage`` alone."""
+    return _yes_no_messages(
+        POLARITY_SYSTEM,
+        f"Passage: {passage}\nQuestion: {question}\n"
+        "Answer from the passage only. Every detail of the question (names, dates, numbers, "
+        "comparisons) must match the passage for Yes.",
+    )

@@ -35,6 +35,7 @@ def node_to_passage(node: BaseNode) -> Passage:
         text=node.get_content(),
         sentences=tuple(tuple(pair) for pair in json.loads(meta["sentences"])),
         position=int(meta["position"]),
+        page=int(meta["page"]) if meta.get("page") else None,
     )
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Passage:
-    """A few consecutive sentences of one document, with offsets into the original file.
+    """A few consecutive sentences of one document, with offsets into its text.
 
-    ``text == original_file_text[start:end]`` always holds; ``sentences`` are the
+    ``text == document_text[start:end]`` always holds, where the document's text is the
+    file itself for plain text and Markdown, and the extracted text (kept with the
+    index, see :mod:`index.texts`) for HTML, PDF and Word files; ``sentences`` are the
     absolute ``(start, end)`` offsets of each sentence inside it.
     """
 
@@ -22,6 +24,7 @@ class Passage:
     sentences: tuple[tuple[int, int], ...]
     position: int = 0
     score: float = 0.0
+    page: int | None = None  # 1-based page of a PDF passage; None for formats without pages
 
     def sentence_texts(self) -> list[tuple[int, int, str]]:
         """Each sentence as ``(start, end, text)`` with absolute offsets."""
@@ -38,6 +41,12 @@ class Citation:
     start: int
     end: int
     quote: str
+    page: int | None = None
+
+    @property
+    def source(self) -> str:
+        """How the source is named to a reader: ``report.pdf p. 4`` or ``article.html``."""
+        return f"{self.doc} p. {self.page}" if self.page else self.doc
 
 
 @dataclass(frozen=True)

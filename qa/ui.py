@@ -157,7 +157,7 @@ def _source_html(citation: Citation, passage: Passage | None, uid: str) -> str:
     return (
         f'<details class="qa-source" id="qa-src-{uid}-{citation.number}" open>'
         f'<summary><span class="qa-source-number">[{citation.number}]</span> '
-        f'<span class="qa-source-doc">{html.escape(citation.doc)}</span> '
+        f'<span class="qa-source-doc">{html.escape(citation.source)}</span> '
         f'<span class="qa-source-where" style="opacity:0.7">({where})</span></summary>'
         f'<div class="qa-passage">{before}<mark class="qa-highlight" '
         f'style="background:#fde68a">{cited}</mark>{after}</div></details>'
@@ -210,12 +210,59 @@ def render_header(docs: dict[str, int], model_name: str) -> str:
     )
     return (
         '<div class="qa-header-body">'
-        "<strong>Ask the article.</strong> Answers come only from the indexed documents; "
+        "<strong>Ask your documents.</strong> Answers come only from the indexed documents; "
         "every claim cites its source, and a question the documents cannot answer is "
         f"marked “{ABSTAINED_LABEL}”."
         f'<div>Indexed documents ({len(docs)}):</div><ul class="qa-docs">{items}</ul>'
         f'<div>Model: <span class="qa-model">{html.escape(model_name)}</span></div></div>'
     )
+
+
+def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
+    """The upload and remove handlers: change the documents folder, re-index, reload.
+
+    Both return the new header, a one-line status and the documents to choose from. They
+    run in the model's queue (:data:`CONCURRENCY_ID`), so the index never changes under
+    an answer being written.
+    """
+    from index.corpus import add_files, remove_document
+
+    def after(report_line: str) -> tuple[str, str, Any]:
+        pipeline.refresh()
+        docs = pipeline.index.docs
+        header = render_header(docs, pipeline.model_name)
+        return header, report_line, gr.update(choices=list(docs), value=None)
+
+    def add(
+        files: list[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
+    ) -> tuple[Any, ...]:
+        """Add the uploaded files to the documents folder and index them."""
+        from pathlib import Path
+
+        if not files:
+            return gr.update(), "", gr.update(), None
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress((done, total), desc=f"{stage} {done}/{total}")
+
+        try:
+            result = add_files([Path(f) for f in files], pipeline.config, progress=report)
+        except QAError as exc:
+            return gr.update(), f"Not added: {exc}", gr.update(), None
+        return (*after(f"Indexed {result.summary()}"), None)
+
+    def remove(name: str | None) -> tuple[Any, ...]:
+        """Remove the chosen document from the documents folder and the index."""
+        if not name:
+            return gr.update(), "Choose a document to remove.", gr.update()
+        try:
+            result = remove_document(name, pipeline.config)
+        except QAError as exc:
+            return gr.update(), f"Not removed: {exc}", gr.update()
+        return after(f"Removed {name}; index now {result.summary()}")
+
+    return add, remove
 
 
 # --- conversation history ---------------------------------------------------------------
@@ -419,9 +466,30 @@ def build_app(config: Config) -> gr.Blocks:
 
 
 def _build(pipeline: Pipeline) -> gr.Blocks:
+    from index.extract import SUPPORTED_SUFFIXES
+
     respond = make_respond(pipeline)
-    with gr.Blocks(title="Ask the article", fill_height=True) as app:
-        gr.HTML(render_header(pipeline.index.docs, pipeline.model_name), elem_id="qa-header")
+    add, remove = make_document_actions(pipeline)
+    with gr.Blocks(title="Ask your documents", fill_height=True) as app:
+        header = gr.HTML(
+            render_header(pipeline.index.docs, pipeline.model_name), elem_id="qa-header"
+        )
+        with gr.Accordion("Add or remove documents", open=False, elem_id="qa-documents"):
+            upload = gr.File(
+                label=f"Drop documents here ({' '.join(SUPPORTED_SUFFIXES)})",
+                file_count="multiple",
+                file_types=list(SUPPORTED_SUFFIXES),
+                elem_id="qa-upload",
+            )
+            with gr.Row():
+                chosen = gr.Dropdown(
+                    choices=list(pipeline.index.docs),
+                    label="Document",
+                    elem_id="qa-remove-choice",
+                    scale=4,
+                )
+                remove_button = gr.Button("Remove", elem_id="qa-remove", scale=1)
+            status = gr.Markdown(elem_id="qa-documents-status")
         _ChatInterface(
             fn=respond,
             chatbot=gr.Chatbot(
@@ -452,6 +520,22 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
         gr.api(
             make_ask(pipeline),
             api_name="ask",
+            concurrency_limit=1,
+            concurrency_id=CONCURRENCY_ID,
+        )
+        upload.upload(
+            add,
+            inputs=upload,
+            outputs=[header, status, chosen, upload],
+            api_name="add_documents",
+            concurrency_limit=1,
+            concurrency_id=CONCURRENCY_ID,
+        )
+        remove_button.click(
+            remove,
+            inputs=chosen,
+            outputs=[header, status, chosen],
+            api_name="remove_document",
             concurrency_limit=1,
             concurrency_id=CONCURRENCY_ID,
         )

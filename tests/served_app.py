@@ -61,13 +61,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(base: Path, timeout: float) -> Served:
-    """Start ``qa chat`` on a free port with a fresh store under ``base``; wait until it serves."""
+def start_app(base: Path, timeout: float, seeds: Path = SEEDS) -> Served:
+    """Start ``qa chat`` on a free port with a fresh store under ``base``; wait until it serves.
+
+    ``seeds`` is its documents folder: pass a copy when the test adds or removes documents.
+    """
     port = free_port()
     store, log_path = base / "store", base / "server.log"
     command = [
         sys.executable, "-m", "qa", "chat", "--port", str(port),
-        "--store", str(store), "--seeds", str(SEEDS),
+        "--store", str(store), "--seeds", str(seeds),
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -95,7 +95,7 @@ def test_missing_or_empty_seeds_dir_is_a_clear_error(tmp_path):
     with pytest.raises(SeedsNotFoundError, match="does not exist"):
         ingest(config=config)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SeedsNotFoundError, match=r"no \.txt or \.md"):
+    with pytest.raises(SeedsNotFoundError, match=r"no documents under .*\.txt, \.md, \.html"):
         ingest(tmp_path / "empty", config)
 
 
