@@ -12,7 +12,6 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from llama_index.core.base.llms.types import ChatMessage
@@ -119,7 +118,7 @@ def yes_probability(llm: LLM, prompt: str) -> float | None:
         cached += 1
     model.n_tokens = min(cached, len(tokens) - 1, model.n_tokens)
     model.eval(tokens[model.n_tokens :])
-    logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),)).copy()
+    logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),))
 
     def mass(word: str) -> float:
         ids = {
@@ -127,33 +126,7 @@ def yes_probability(llm: LLM, prompt: str) -> float | None:
         }
         return float(np.logaddexp.reduce([float(logits[i]) for i in ids]))
 
-    p_yes = float(1 / (1 + np.exp(mass("No") - mass("Yes"))))
-    restore_prefix(llm)
-    return p_yes
-
-
-# The evaluated stable prompt prefix of each local model (see warm_prefix), kept in memory
-# so that a probe which overwrote the context can put it back in a memory copy.
-_PREFIX_STATES: dict[int, Any] = {}
-
-
-def restore_prefix(llm: LLM) -> bool:
-    """Put the warmed prefix back into the model's context after another prompt used it.
-
-    A Yes/No probe shares only the chat template's first tokens with the answer prompt;
-    without this the next question re-reads the whole prefix (~9 s for the seed article).
-    """
-    model = getattr(llm, "_model", None)
-    state = _PREFIX_STATES.get(id(model))
-    if model is None or state is None:
-        return False
-    model.load_state(state)
-    return True
-
-
-def forget_prefix(llm: LLM) -> None:
-    """The corpus no longer has a stable prefix: stop restoring the old one."""
-    _PREFIX_STATES.pop(id(getattr(llm, "_model", None)), None)
+    return float(1 / (1 + np.exp(mass("No") - mass("Yes"))))
 
 
 def supports_prefill(llm: LLM) -> bool:
@@ -187,9 +160,7 @@ def warm_prefix(llm: LLM, prefix: str, cache_dir: Path) -> str:
     if state_file.is_file():
         try:
             with open(state_file, "rb") as handle:
-                state = pickle.load(handle)
-            model.load_state(state)
-            _PREFIX_STATES[id(model)] = state
+                model.load_state(pickle.load(handle))
             return "loaded"
         except Exception:  # a stale or damaged cache entry: recompute it
             state_file.unlink(missing_ok=True)
@@ -205,5 +176,4 @@ def warm_prefix(llm: LLM, prefix: str, cache_dir: Path) -> str:
     with open(partial, "wb") as handle:
         pickle.dump(state, handle)
     os.replace(partial, state_file)
-    _PREFIX_STATES[id(model)] = state
     return "computed"

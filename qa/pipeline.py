@@ -26,14 +26,7 @@ from qa.config import Config
 from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
 from qa.evidence import select_evidence
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
-from qa.llm import (
-    forget_prefix,
-    load_llm,
-    model_label,
-    supports_prefill,
-    warm_prefix,
-    yes_probability,
-)
+from qa.llm import load_llm, model_label, supports_prefill, warm_prefix, yes_probability
 from qa.polarity import agree
 from qa.prompts import (
     CALCULATION_LEAD,
@@ -158,7 +151,6 @@ class Pipeline:
     def _warm(self) -> str:
         """Load (or compute once) the model state for the stable part of the prompt."""
         if not self._whole_corpus_fits():
-            forget_prefix(self.llm)
             return "skipped"  # the prompt changes per question: nothing stable to keep
         marker = "\x00QUESTION\x00"
         prompt = self.llm.messages_to_prompt(
