@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.extract import SUPPORTED_SUFFIXES, is_supported
+from index.extract import SUPPORTED_SUFFIXES, is_supported, unsupported_reason
 from index.ingest import IngestReport, Progress, ingest
 from index.store import Manifest
 from qa.config import Config
@@ -45,10 +45,9 @@ def list_documents(config: Config) -> list[IndexedDocument]:
     ]
 
 
-def _roots(config: Config) -> list[Path]:
-    """The index's roots with the documents folder among them."""
+def _roots(config: Config, manifest: Manifest | None) -> list[Path]:
+    """The index's roots (from its ``manifest``) with the documents folder among them."""
     folder = Path(config.seeds_dir)
-    manifest = Manifest.read(config.store_dir) if config.store_dir.exists() else None
     roots = [Path(p) for p in (manifest.roots or [manifest.root]) if p] if manifest else []
     roots = [p for p in roots if p.exists()]
     if not any(_same(p, folder) for p in roots):
@@ -73,14 +72,14 @@ def add_files(
     for file in files:
         if not is_supported(file):
             refused.append(
-                f"{file.name} (unsupported file type {file.suffix or '(none)'}; use "
-                f"{', '.join(SUPPORTED_SUFFIXES)})"
+                f"{file.name} ({unsupported_reason(file)}; use {', '.join(SUPPORTED_SUFFIXES)})"
             )
             continue
         target = folder / file.name
         if not _same(file, target):
             shutil.copyfile(file, target)
-    report = ingest(_roots(config), config, progress=progress)
+    manifest = Manifest.read(config.store_dir) if config.store_dir.exists() else None
+    report = ingest(_roots(config, manifest), config, progress=progress)
     report.skipped[:0] = refused
     return report
 
@@ -99,7 +98,7 @@ def remove_document(name: str, config: Config) -> IngestReport:
         raise DocumentError(f"{name} is the only indexed document; add another before removing it")
     path = Path(manifest.docs[name].get("path") or "")
     folder = Path(config.seeds_dir).resolve()
-    roots = _roots(config)
+    roots = _roots(config, manifest)
     if path.is_relative_to(folder):
         path.unlink(missing_ok=True)
     elif any(_same(root, path) for root in roots):

@@ -52,12 +52,17 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
+def unsupported_reason(path: Path) -> str:
+    """The one-line reason a file of an unsupported type is not indexed."""
+    return f"unsupported file type {path.suffix or '(none)'}"
+
+
 def extract(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Extracted:
     """Read ``path`` into indexable text, or raise :class:`UnreadableDocument` saying why."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(SUPPORTED_SUFFIXES)
-        raise UnreadableDocument(f"unsupported file type {suffix or '(none)'}; use {kinds}")
+        raise UnreadableDocument(f"{unsupported_reason(path)}; use {kinds}")
     try:
         size = path.stat().st_size
     except OSError as exc:

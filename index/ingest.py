@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
 from index.chunk import chunk_document
 from index.clean import clean_paragraphs
-from index.extract import SUPPORTED_SUFFIXES, Extracted, UnreadableDocument, extract, is_supported
+from index.extract import (
+    SUPPORTED_SUFFIXES,
+    Extracted,
+    UnreadableDocument,
+    extract,
+    is_supported,
+    unsupported_reason,
+)
 from index.store import Manifest, open_collection, reset_store, vector_store, write_lock
 from index.texts import prune_texts, save_text
 from qa.config import Config
@@ -100,7 +107,7 @@ def find_documents(paths: Sequence[Path]) -> tuple[list[Source], list[str]]:
             ]
         for file, doc in candidates:
             if not is_supported(file):
-                skipped.append(f"{doc} (unsupported file type {file.suffix or '(none)'})")
+                skipped.append(f"{doc} ({unsupported_reason(file)})")
             elif doc in sources and sources[doc].path.resolve() != file.resolve():
                 skipped.append(f"{doc} (a document with this name is already indexed)")
             else:

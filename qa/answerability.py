@@ -113,6 +113,11 @@ def question_names(question: str) -> set[str]:
     }
 
 
+def window_text(window: Sequence[SourceSentence]) -> str:
+    """An evidence window as one line of text, as the model's probes read it."""
+    return " ".join(" ".join(s.text.split()) for s in window)
+
+
 class AnswerabilityChecker:
     """Scores evidence against a question using corpus statistics of the indexed sentences."""
 
@@ -146,6 +151,10 @@ class AnswerabilityChecker:
         around = self._sentences[max(0, index - 1) : index + 2]
         return tuple(s for s in around if s.passage.doc == sentence.passage.doc)
 
+    def window_of(self, sentences: Sequence[SourceSentence]) -> tuple[SourceSentence, ...]:
+        """The sentences with their neighbours, in order, each once."""
+        return tuple(dict.fromkeys(w for s in dict.fromkeys(sentences) for w in self.window(s)))
+
     def features(self, evidence: Evidence) -> tuple[dict[str, float], tuple[SourceSentence, ...]]:
         """The signals of the evidence window that best covers the question.
 
@@ -157,14 +166,12 @@ class AnswerabilityChecker:
         wanted = {w: self.idf(w) for w in question.words}
         total = sum(wanted.values()) or 1.0
         names = question_names(evidence.question)
-        window = tuple(
-            dict.fromkeys(w for s in dict.fromkeys(evidence.sentences) for w in self.window(s))
-        )
+        window = self.window_of(evidence.sentences)
         if not window:
             empty = dict.fromkeys(SIGNALS, 0.0)
             empty.update(missing_max_idf=1.0, self_check=-5.0)
             return empty, ()
-        text = " ".join(" ".join(s.text.split()) for s in window)
+        text = window_text(window)
         words = frozenset().union(*(s.words for s in window))
         numbers = frozenset().union(*(s.numbers for s in window))
         missing = [w for w in wanted if w not in words]

@@ -19,7 +19,13 @@ import numpy as np
 
 from index.ingest import ingest
 from index.store import IN_PROGRESS, Manifest, open_collection, vector_store
-from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence, Verdict
+from qa.answerability import (
+    AnswerabilityChecker,
+    AnswerabilityModel,
+    Evidence,
+    Verdict,
+    window_text,
+)
 from qa.calculate import calculated_claim, needs_calculation, shown_calculation
 from qa.citations import MARKER, Verified, Verifier
 from qa.config import Config
@@ -348,15 +354,8 @@ class Pipeline:
         """Make a yes/no answer's first word agree with the cited evidence (qa.polarity)."""
         if self.answerability is None:
             return
-        window = tuple(
-            dict.fromkeys(
-                w
-                for s in self.cited_sentences(answer.citations)
-                for w in self.index.checker.window(s)
-            )
-        )
-        passage = " ".join(" ".join(s.text.split()) for s in window)
-        p_yes = self._yes_probability(polarity_messages(passage, question))
+        window = self.index.checker.window_of(self.cited_sentences(answer.citations))
+        p_yes = self._yes_probability(polarity_messages(window_text(window), question))
         if p_yes is None:
             return
         settled = agree(answer.text, p_yes)
