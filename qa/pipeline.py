@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -32,7 +32,7 @@ from qa.config import Config
 from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
 from qa.evidence import select_evidence
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
-from qa.llm import load_llm, model_label, supports_prefill, warm_prefix, yes_probability
+from qa.llm import load_models, model_label, prompt_cache_kept, supports_prefill, warm_prefix
 from qa.polarity import agree
 from qa.prompts import (
     CALCULATION_LEAD,
@@ -86,12 +86,12 @@ class Pipeline:
         # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
         # do it while this thread imports torch and loads the embedder and the index.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
-            pending_llm = pool.submit(load_llm, config)
+            pending = pool.submit(load_models, config)
             from index.embed import load_embedder
 
             self._embedder = load_embedder(config.embed_model, config.model_cache_dir)
             self.index = self._load_index()
-            self.llm = pending_llm.result()
+            self.llm, self._probe = pending.result()
         self.prefix_state = self._warm()
 
     # --- index ------------------------------------------------------------------------
@@ -155,15 +155,36 @@ class Pipeline:
         self.prefix_state = self._warm()
 
     def _warm(self) -> str:
-        """Load (or compute once) the model state for the stable part of the prompt."""
-        if not self._whole_corpus_fits():
-            return "skipped"  # the prompt changes per question: nothing stable to keep
-        marker = "\x00QUESTION\x00"
-        prompt = self.llm.messages_to_prompt(
-            answer_messages(self.index.passages, marker, self.abstain)
-        )
-        prefix = prompt.split(marker)[0]
+        """Load (or compute once) the model state for the stable part of the prompt.
+
+        That is everything before the question when the whole corpus fits the prompt, and
+        the rules with their examples otherwise (the evidence then changes per question).
+        """
+        if self._whole_corpus_fits():
+            marker = "\x00QUESTION\x00"
+            prompt = self.llm.messages_to_prompt(
+                answer_messages(self.index.passages, marker, self.abstain)
+            )
+            prefix = prompt.split(marker)[0]
+        else:
+            prefix = self._rules_prefix()
         return warm_prefix(self.llm, prefix, self.config.model_cache_dir)
+
+    def _rules_prefix(self) -> str:
+        """The prompt text every question shares when evidence is chosen per question.
+
+        Found as the common start of two prompts with different evidence, cut back to a
+        line end so it tokenizes exactly as it does inside a full prompt.
+        """
+        first = self.index.passages[0]
+        a, b = (
+            self.llm.messages_to_prompt(
+                answer_messages([replace(first, doc=doc, text=doc)], "?", self.abstain)
+            )
+            for doc in ("a", "b")
+        )
+        common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
+        return a[: a.rfind("\n", 0, common) + 1]
 
     # --- similarity for verification ---------------------------------------------------
     def _embed(self, texts: list[str]) -> None:
@@ -193,8 +214,10 @@ class Pipeline:
 
     def _yes_probability(self, messages: list) -> float | None:
         """The model's P("Yes") as the next token after ``messages`` (None over HTTP)."""
+        if self._probe is None:
+            return None
         try:
-            return yes_probability(self.llm, self.llm.messages_to_prompt(messages))
+            return self._probe.probability(self.llm.messages_to_prompt(messages))
         except Exception as exc:  # a model failure here must not lose the answer
             raise LLMError(f"the language model failed while checking: {exc}") from exc
 
@@ -243,6 +266,32 @@ class Pipeline:
                 own = [p for p in self.index.passages if p.doc == doc]
                 chosen |= {own[0].id: own[0], own[-1].id: own[-1]}
         return [chosen[p.id] for p in self.index.passages if p.id in chosen]
+
+    def _focus(
+        self, retrieved: Retrieved, question: str, kind: Kind, context: list[Passage]
+    ) -> list[Passage]:
+        """The best sentences for a second look, when the first one read the whole corpus."""
+        if not (self.config.second_look and self.config.evidence_char_budget):
+            return []
+        if kind in BROAD_KINDS or context is not self.index.passages:
+            return []
+        return select_evidence(
+            question, retrieved.passages, self.similarity, self.config.evidence_char_budget
+        )
+
+    def _verifier(self, question: str, context: list[Passage]) -> Verifier:
+        """Checks a draft's sentences against ``context`` (numbered as the model saw it)."""
+        config = self.config
+        return Verifier(
+            question=question,
+            context=context,
+            sentences=self.sentences_of(context),
+            threshold=config.support_threshold,
+            min_qa_similarity=config.min_qa_similarity,
+            similarity=self.similarity,
+            abstain=self.abstain,
+            document_titles=frozenset(document_title(d) for d in self.index.docs),
+        )
 
     def _whole_corpus_fits(self) -> bool:
         return sum(len(p.text) for p in self.index.passages) <= self.config.context_char_budget
@@ -308,20 +357,22 @@ class Pipeline:
                 yield from self._finish(answer, started)
                 return
             context = self.context_for(retrieved, standalone, kind)
-            verifier = Verifier(
-                question=standalone,
-                context=context,
-                sentences=self.sentences_of(context),
-                threshold=config.support_threshold,
-                min_qa_similarity=config.min_qa_similarity,
-                similarity=self.similarity,
-                abstain=self.abstain,
-                document_titles=frozenset(document_title(d) for d in self.index.docs),
-            )
+            verifier = self._verifier(standalone, context)
+            focus = self._focus(retrieved, standalone, kind, context)
             mark = time.perf_counter()
             raw, verified = yield from self._draft(
                 context, standalone, kind, verifier, timings, started
             )
+            if verified.abstained and focus:
+                # A second look at only the best sentences (see Config.second_look).
+                yield Delta("\n\n")
+                with prompt_cache_kept(self.llm):
+                    more, second = yield from self._draft(
+                        focus, standalone, kind, self._verifier(standalone, focus), timings, started
+                    )
+                raw += "\n\n" + more
+                verified = verified if second.abstained else second
+                timings["second_look"] = time.perf_counter() - mark
             timings["generate"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
