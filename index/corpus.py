@@ -15,7 +15,7 @@ from pathlib import Path
 
 from index.extract import SUPPORTED_SUFFIXES, is_supported, unsupported_reason
 from index.ingest import IngestReport, Progress, ingest
-from index.store import Manifest
+from index.store import Manifest, open_store
 from qa.config import Config
 from qa.errors import QAError
 
@@ -36,7 +36,7 @@ class IndexedDocument:
 
 def list_documents(config: Config) -> list[IndexedDocument]:
     """What the last completed ingest indexed (empty when there is no index)."""
-    manifest = Manifest.read(config.store_dir)
+    manifest = open_store(config).read_manifest()
     if manifest is None:
         return []
     return [
@@ -78,7 +78,7 @@ def add_files(
         target = folder / file.name
         if not _same(file, target):
             shutil.copyfile(file, target)
-    manifest = Manifest.read(config.store_dir) if config.store_dir.exists() else None
+    manifest = open_store(config).read_manifest()
     report = ingest(_roots(config, manifest), config, progress=progress)
     report.skipped[:0] = refused
     return report
@@ -90,7 +90,7 @@ def remove_document(name: str, config: Config) -> IngestReport:
     A document indexed from elsewhere is dropped from the index only when it was given as
     a file; a file inside another mirrored folder must be deleted there.
     """
-    manifest = Manifest.read(config.store_dir)
+    manifest = open_store(config).read_manifest()
     if manifest is None or name not in manifest.docs:
         known = ", ".join(sorted(manifest.docs)) if manifest else "none"
         raise DocumentError(f"no indexed document named {name!r} (indexed: {known})")

@@ -29,8 +29,7 @@ from index.extract import (
     is_supported,
     unsupported_reason,
 )
-from index.store import Manifest, open_collection, reset_store, vector_store, write_lock
-from index.texts import prune_texts, save_text
+from index.store import Manifest, open_store, vector_store
 from qa.config import Config
 from qa.errors import QAError, SeedsNotFoundError
 from qa.types import Passage
@@ -206,16 +205,15 @@ def ingest(
             f"no readable documents under {where}: " + "; ".join(report.skipped)
         )
 
-    with write_lock(config.store_dir):
+    store = open_store(config)
+    with store.writing():
         try:
-            previous = Manifest.read(config.store_dir)
+            previous = store.read_manifest()
         except QAError:  # unreadable: a rebuild replaces it
             previous = None
         if rebuild:
-            reset_store(config.store_dir)
-        collection = open_collection(
-            config.store_dir, config.collection, config.embed_model, create=True
-        )
+            store.reset()
+        collection = store.collection(config.collection, config.embed_model, create=True)
         existing = set(collection.get(include=[])["ids"])
         new = [wanted[i] for i in wanted if i not in existing]
         stale = sorted(existing - set(wanted))
@@ -224,16 +222,16 @@ def ingest(
             _embed_and_store(new, collection, config, progress, reusable)
         if stale:
             collection.delete(ids=stale)
-        for doc, extracted in texts.items():
-            save_text(config.store_dir, doc, extracted)
-        prune_texts(config.store_dir, set(texts))
-        Manifest(
-            generation=(previous.generation if previous else 0) + 1,
-            embed_model=config.embed_model,
-            root=str(roots[0].resolve()),
-            roots=[str(p.resolve()) for p in roots],
-            docs=docs,
-        ).write(config.store_dir)
+        store.save_texts(texts)
+        store.write_manifest(
+            Manifest(
+                generation=(previous.generation if previous else 0) + 1,
+                embed_model=config.embed_model,
+                root=str(roots[0].resolve()),
+                roots=[str(p.resolve()) for p in roots],
+                docs=docs,
+            )
+        )
 
     report.files = len(docs)
     report.passages = len(wanted)

@@ -1,30 +1,54 @@
-"""The on-disk Chroma store: opening it safely, locking writers, and its manifest.
+"""Where the index lives: opening it safely, locking writers, and its manifest.
 
-One directory holds the Chroma database, a ``manifest.json`` that records what was
-ingested (and bumps a generation number readers watch), and a write lock so two
-ingesters never interleave. An ingest that dies midway leaves a marker file behind;
-readers then refuse the half-written store with the command that repairs it.
+Two kinds of :class:`Store`, one interface, used by ingest and the pipeline alike:
+
+- :class:`LocalStore` (the default): one directory holds the embedded Chroma database, a
+  ``manifest.json`` that records what was ingested (and bumps a generation number
+  readers watch), a write lock so two ingesters never interleave, and a marker an
+  ingest that dies midway leaves behind; readers then refuse the half-written store
+  with the command that repairs it.
+- :class:`ServerStore` (``--chroma-url``): a Chroma server. The same bookkeeping lives
+  in the server, in a small collection beside the passages (the manifest, the writer's
+  lease, extracted texts), so ingesters and app replicas on other machines agree on one
+  index. The write lock is a lease: the writer records itself with an expiry, confirms
+  it won, and renews it while it writes; a lease that ran out marks an interrupted
+  ingest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
+    from index.extract import Extracted
     from index.vector_store import UpsertChromaVectorStore
+    from qa.config import Config
 
-from qa.errors import EmbeddingMismatchError, IndexBusyError, IndexCorruptError, IndexMissingError
+from qa.errors import (
+    EmbeddingMismatchError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMissingError,
+    IndexUnreachableError,
+    QAError,
+)
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -77,18 +101,12 @@ def open_collection(
     store_dir: Path, name: str, embed_model: str, *, create: bool
 ) -> chromadb.Collection:
     """Open (or with ``create``, create) the passage collection and check its embedding model."""
-    if not create:
-        marker = store_dir / IN_PROGRESS
-        if marker.exists() and not _pid_alive(marker):
-            raise IndexCorruptError(
-                f"the last ingest into {store_dir} was interrupted; re-run `qa ingest` to repair it"
-            )
-        if not (store_dir / MANIFEST).exists():
-            raise IndexMissingError(
-                f"no index at {store_dir}; build it with `qa ingest` (documents from seeds/)"
-            )
-    store_dir.mkdir(parents=True, exist_ok=True)
-    client = _client(store_dir)
+    return LocalStore(store_dir).collection(name, embed_model, create=create)
+
+
+def _collection(
+    client: chromadb.ClientAPI, where: str, name: str, embed_model: str, *, create: bool
+) -> chromadb.Collection:
     try:
         if create:
             collection = client.get_or_create_collection(
@@ -102,16 +120,16 @@ def open_collection(
     except Exception as exc:
         if not create and "does not exist" in str(exc):
             raise IndexMissingError(
-                f"no collection {name!r} in {store_dir}; build it with `qa ingest`"
+                f"no collection {name!r} in {where}; build it with `qa ingest`"
             ) from exc
         raise IndexCorruptError(
-            f"the store at {store_dir} cannot be read ({type(exc).__name__}: {exc}); "
+            f"{where} cannot be read ({type(exc).__name__}: {exc}); "
             "rebuild it: `qa ingest --rebuild`"
         ) from exc
     stored_model = (collection.metadata or {}).get("embed_model")
     if stored_model != embed_model:
         raise EmbeddingMismatchError(
-            f"the store at {store_dir} was built with embedding model {stored_model!r}, "
+            f"{where} was built with embedding model {stored_model!r}, "
             f"not {embed_model!r}; rebuild it: `qa ingest --rebuild`"
         )
     return collection
@@ -169,3 +187,317 @@ def write_lock(store_dir: Path, timeout: float = 10.0) -> Iterator[None]:
         marker.unlink(missing_ok=True)
     finally:
         lock.release()
+
+
+class Store:
+    """The index's home: its Chroma client, manifest, write lock and extracted texts."""
+
+    location: str  # a directory or a URL, for messages
+    where: str  # "the store at .qa" / "the index server at http://…"
+
+    def client(self) -> chromadb.ClientAPI:
+        raise NotImplementedError
+
+    def collection(self, name: str, embed_model: str, *, create: bool) -> chromadb.Collection:
+        """The passage collection; readers (not ``create``) first check the index is whole."""
+        if not create:
+            self.check_complete()
+        return _collection(self.client(), self.where, name, embed_model, create=create)
+
+    def check_complete(self) -> None:
+        """Raise when the last ingest was interrupted or none ever completed."""
+        raise NotImplementedError
+
+    def read_manifest(self) -> Manifest | None:
+        raise NotImplementedError
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        raise NotImplementedError
+
+    def writing(self, timeout: float = 10.0) -> AbstractContextManager[None]:
+        """Hold the write lock, marking the ingest in progress until it completes."""
+        raise NotImplementedError
+
+    def writer_active(self) -> bool:
+        """Is another ingest writing right now? (Readers keep their snapshot meanwhile.)"""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Delete the index (for ``--rebuild``; the caller holds the write lock)."""
+        raise NotImplementedError
+
+    def save_texts(self, texts: dict[str, Extracted]) -> None:
+        """Store the extracted texts of converted documents, dropping any others."""
+        raise NotImplementedError
+
+    def forget_handles(self) -> None:
+        """Drop cached database handles (after the store was replaced underneath us)."""
+
+    def failure(self, exc: BaseException) -> Exception:
+        """The one-line error for a failed read of the index."""
+        return IndexCorruptError(
+            f"{self.where} cannot be read ({exc}); rebuild it: `qa ingest --rebuild`"
+        )
+
+
+def open_store(config: Config) -> Store:
+    """The configured store: a Chroma server with ``chroma_url``, else the local directory."""
+    if config.chroma_url:
+        return ServerStore(config.chroma_url, config.collection, config.chroma_token)
+    return LocalStore(Path(config.store_dir))
+
+
+class LocalStore(Store):
+    """The embedded Chroma database in a directory, with its bookkeeping in files beside it."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.store_dir = store_dir
+        self.location = str(store_dir)
+        self.where = f"the store at {store_dir}"
+
+    def client(self) -> chromadb.ClientAPI:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        return _client(self.store_dir)
+
+    def check_complete(self) -> None:
+        marker = self.store_dir / IN_PROGRESS
+        if marker.exists() and not _pid_alive(marker):
+            raise IndexCorruptError(
+                f"the last ingest into {self.store_dir} was interrupted; "
+                "re-run `qa ingest` to repair it"
+            )
+        if not (self.store_dir / MANIFEST).exists():
+            raise IndexMissingError(
+                f"no index at {self.store_dir}; build it with `qa ingest` (documents from seeds/)"
+            )
+
+    def read_manifest(self) -> Manifest | None:
+        return Manifest.read(self.store_dir) if self.store_dir.exists() else None
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        manifest.write(self.store_dir)
+
+    def writing(self, timeout: float = 10.0) -> AbstractContextManager[None]:
+        return write_lock(self.store_dir, timeout)
+
+    def writer_active(self) -> bool:
+        return (self.store_dir / IN_PROGRESS).exists()
+
+    def reset(self) -> None:
+        reset_store(self.store_dir)
+
+    def save_texts(self, texts: dict[str, Extracted]) -> None:
+        from index.texts import prune_texts, save_text
+
+        for doc, extracted in texts.items():
+            save_text(self.store_dir, doc, extracted)
+        prune_texts(self.store_dir, set(texts))
+
+    def forget_handles(self) -> None:
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+
+
+T = TypeVar("T")
+LEASE_SECONDS = 30.0  # a writer that stops renewing its lease this long is taken for dead
+_MANIFEST_ID, _WRITER_ID, _TEXT_PREFIX = "manifest", "writer", "text:"
+
+
+class ServerStore(Store):
+    """An index on a Chroma server, its bookkeeping in a collection beside the passages.
+
+    Every call to the server goes through :meth:`_call`, which turns a refused
+    connection into one line naming the URL, and a refused token into another.
+    """
+
+    def __init__(self, url: str, collection: str, token: str = "") -> None:
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if not parsed.hostname:
+            raise IndexUnreachableError(f"{url!r} is not a server URL (e.g. http://127.0.0.1:8000)")
+        self.url = url
+        self.location = url
+        self.where = f"the index server at {url}"
+        self._host, self._ssl = parsed.hostname, parsed.scheme == "https"
+        self._port = parsed.port or (443 if self._ssl else 8000)
+        self._token = token
+        self._collection_name = collection
+        self._bookkeeping_name = f"{collection}-bookkeeping"
+        self._client: chromadb.ClientAPI | None = None
+
+    # --- the connection -------------------------------------------------------------
+    def client(self) -> chromadb.ClientAPI:
+        if self._client is None:
+            settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+            if self._token:
+                settings = ChromaSettings(
+                    anonymized_telemetry=False,
+                    allow_reset=True,
+                    chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+                    chroma_client_auth_credentials=self._token,
+                )
+            self._client = self._call(
+                lambda: chromadb.HttpClient(
+                    host=self._host, port=self._port, ssl=self._ssl, settings=settings
+                )
+            )
+        return self._client
+
+    def _call(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except QAError:
+            raise
+        except Exception as exc:
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: BaseException) -> Exception:
+        """The one-line error for a failed call to the server."""
+        text = " ".join(str(exc).split())[:160] or type(exc).__name__
+        lowered = f"{type(exc).__name__} {text}".lower()
+        if any(k in lowered for k in ("401", "403", "unauthorized", "forbidden", "authn")):
+            return IndexUnreachableError(
+                f"{self.where} refused the token (set QA_CHROMA_TOKEN): {text}"
+            )
+        if isinstance(exc, (ConnectionError, OSError, ValueError)) or "connect" in lowered:
+            return IndexUnreachableError(
+                f"index server unreachable at {self.url} ({text}); start it (`chroma run`) "
+                "or fix --chroma-url"
+            )
+        return IndexCorruptError(f"{self.where} failed: {text}")
+
+    def collection(self, name: str, embed_model: str, *, create: bool) -> chromadb.Collection:
+        if not create:
+            self.check_complete()
+        return self._call(
+            lambda: _collection(self.client(), self.where, name, embed_model, create=create)
+        )
+
+    # --- bookkeeping records ----------------------------------------------------------
+    def _bookkeeping(self) -> chromadb.Collection:
+        return self._call(
+            lambda: self.client().get_or_create_collection(
+                self._bookkeeping_name, embedding_function=None
+            )
+        )
+
+    def _get(self, ids: list[str] | None = None, prefix: str = "") -> dict[str, str]:
+        got = self._call(lambda: self._bookkeeping().get(ids=ids, include=["documents"]))
+        return {
+            i: d for i, d in zip(got["ids"], got["documents"], strict=True) if i.startswith(prefix)
+        }
+
+    def _put(self, records: dict[str, str]) -> None:
+        if records:
+            self._call(
+                lambda: self._bookkeeping().upsert(
+                    ids=list(records),
+                    documents=list(records.values()),
+                    embeddings=[[1.0]] * len(records),  # records are looked up by id only
+                )
+            )
+
+    def _delete(self, ids: list[str]) -> None:
+        if ids:
+            self._call(lambda: self._bookkeeping().delete(ids=ids))
+
+    def read_manifest(self) -> Manifest | None:
+        raw = self._get([_MANIFEST_ID]).get(_MANIFEST_ID)
+        if raw is None:
+            return None
+        try:
+            return Manifest(**json.loads(raw))
+        except (ValueError, TypeError) as exc:
+            raise IndexCorruptError(
+                f"the manifest on {self.where} is unreadable ({exc}); `qa ingest --rebuild`"
+            ) from exc
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        self._put({_MANIFEST_ID: json.dumps(manifest.__dict__, sort_keys=True)})
+
+    def save_texts(self, texts: dict[str, Extracted]) -> None:
+        wanted = {
+            _TEXT_PREFIX + hashlib.sha256(doc.encode()).hexdigest()[:24]: json.dumps(
+                {"doc": doc, "text": e.text, "page_starts": list(e.page_starts)},
+                ensure_ascii=False,
+            )
+            for doc, e in texts.items()
+        }
+        self._put(wanted)
+        self._delete([i for i in self._get(prefix=_TEXT_PREFIX) if i not in wanted])
+
+    def reset(self) -> None:
+        def drop() -> None:
+            client = self.client()
+            names = {getattr(c, "name", c) for c in client.list_collections()}
+            if self._collection_name in names:
+                client.delete_collection(self._collection_name)
+
+        self._call(drop)
+        self._delete([i for i in self._get() if i != _WRITER_ID])
+
+    # --- the writer's lease -----------------------------------------------------------
+    def _writer(self) -> dict[str, Any] | None:
+        raw = self._get([_WRITER_ID]).get(_WRITER_ID)
+        return json.loads(raw) if raw else None
+
+    def check_complete(self) -> None:
+        writer = self._writer()
+        if writer and writer["expires"] < time.time():
+            raise IndexCorruptError(
+                f"the last ingest into {self.where} was interrupted; "
+                "re-run `qa ingest` to repair it"
+            )
+        if self.read_manifest() is None:
+            raise IndexMissingError(f"no index on {self.where}; build it with `qa ingest`")
+
+    def writer_active(self) -> bool:
+        writer = self._writer()
+        return bool(writer and writer["expires"] >= time.time())
+
+    @contextmanager
+    def writing(self, timeout: float = 10.0) -> Iterator[None]:
+        me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
+
+        def claim(expires: float) -> None:
+            self._put({_WRITER_ID: json.dumps({**me, "expires": expires})})
+
+        deadline = time.monotonic() + timeout
+        while True:
+            writer = self._writer()
+            if writer is None or writer["expires"] < time.time():
+                claim(time.time() + LEASE_SECONDS)
+                time.sleep(0.3)  # a rival claiming at the same moment: the last write wins
+                writer = self._writer()
+                if writer and writer["owner"] == me["owner"]:
+                    break
+            if time.monotonic() > deadline:
+                raise IndexBusyError(
+                    f"another process ({writer['host']}, pid {writer['pid']}) is writing to "
+                    f"{self.where}; wait for it to finish and retry"
+                    if writer
+                    else f"could not take the write lease on {self.where}; retry"
+                )
+            time.sleep(0.5)
+
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(LEASE_SECONDS / 3):
+                with suppress(Exception):  # the server is away: the ingest itself will fail
+                    claim(time.time() + LEASE_SECONDS)
+
+        renewer = threading.Thread(target=renew, name="qa-lease", daemon=True)
+        renewer.start()
+        completed = False
+        try:
+            yield
+            completed = True
+        finally:
+            stop.set()
+            renewer.join()
+            if completed:
+                self._delete([_WRITER_ID])
+            else:  # an expired lease marks the ingest interrupted for every reader
+                with suppress(Exception):
+                    claim(0.0)

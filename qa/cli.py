@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration")
     group.add_argument("--store", dest="store_dir", help="index directory (default .qa)")
+    group.add_argument(
+        "--chroma-url", help="a Chroma server holding the index instead (QA_CHROMA_URL)"
+    )
     group.add_argument("--seeds", dest="seeds_dir", help="documents directory (default seeds)")
     group.add_argument("--model", help='"default" (1.5B), "fast" (0.5B) or a .gguf path')
     group.add_argument("--openai-base-url", help="use an OpenAI-compatible server instead")
@@ -33,8 +36,21 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--top-k", type=int, help="passages to retrieve")
 
 
+def _location(config: Config) -> str:
+    """Where the index lives, as the user named it (a directory or a server URL)."""
+    return config.chroma_url or str(config.store_dir)
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    names = ("store_dir", "seeds_dir", "model", "openai_base_url", "openai_model", "top_k")
+    names = (
+        "store_dir",
+        "chroma_url",
+        "seeds_dir",
+        "model",
+        "openai_base_url",
+        "openai_model",
+        "top_k",
+    )
     return Config.from_env(**{name: getattr(args, name, None) for name in names})
 
 
@@ -173,7 +189,7 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
     report = _with_progress(
         lambda progress: ingest(paths, config, rebuild=args.rebuild, progress=progress)
     )
-    print(f"ingested {report.summary()} into {config.store_dir}")
+    print(f"ingested {report.summary()} into {_location(config)}")
     return 0
 
 
@@ -182,7 +198,7 @@ def _add(args: argparse.Namespace, config: Config) -> int:
 
     files = [Path(f) for f in args.files]
     report = _with_progress(lambda progress: add_files(files, config, progress=progress))
-    print(f"ingested {report.summary()} into {config.store_dir}")
+    print(f"ingested {report.summary()} into {_location(config)}")
     return 0
 
 
@@ -191,7 +207,7 @@ def _docs(args: argparse.Namespace, config: Config) -> int:
 
     documents = list_documents(config)
     if not documents:
-        print(f"no index at {config.store_dir}; run `qa ingest`")
+        print(f"no index at {_location(config)}; run `qa ingest`")
         return 1
     for doc in documents:
         pages = f", {doc.pages} pages" if doc.pages else ""

@@ -26,6 +26,10 @@ class Config:
     # --- where things live -------------------------------------------------------
     seeds_dir: Path = Path("seeds")
     store_dir: Path = Path(".qa")
+    # A Chroma server (``chroma run``) instead of the local store directory, e.g.
+    # http://127.0.0.1:8000; the token is sent as a bearer token when set.
+    chroma_url: str = ""
+    chroma_token: str = ""
     model_cache_dir: Path = field(default_factory=_default_cache_dir)
     collection: str = "passages"
 

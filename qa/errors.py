@@ -37,6 +37,10 @@ class IndexBusyError(QAError):
     """Another process holds the store's write lock."""
 
 
+class IndexUnreachableError(QAError):
+    """The Chroma server holding the index cannot be reached (or refused our token)."""
+
+
 class ModelIntegrityError(QAError):
     """A model file is missing, truncated or not the file we expect."""
 

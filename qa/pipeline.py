@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from index.ingest import ingest
-from index.store import IN_PROGRESS, Manifest, open_collection, vector_store
+from index.store import open_store, vector_store
 from qa.answerability import (
     AnswerabilityChecker,
     AnswerabilityModel,
@@ -29,7 +29,7 @@ from qa.answerability import (
 from qa.calculate import calculated_claim, needs_calculation, shown_calculation
 from qa.citations import MARKER, Verified, Verifier
 from qa.config import Config
-from qa.errors import IndexCorruptError, IndexMissingError, LLMError, QAError
+from qa.errors import IndexMissingError, LLMError, QAError
 from qa.evidence import select_evidence
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
 from qa.llm import load_models, model_label, prompt_cache_kept, supports_prefill, warm_prefix
@@ -83,6 +83,7 @@ class Pipeline:
         self._vectors: dict[str, np.ndarray] = {}
         self._stale = False  # a reload failed: the snapshot's database handle may be dead
         self.answerability = load_answerability(config)
+        self.store = open_store(config)
         # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
         # do it while this thread imports torch and loads the embedder and the index.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
@@ -97,29 +98,23 @@ class Pipeline:
     # --- index ------------------------------------------------------------------------
     def _load_index(self) -> IndexSnapshot:
         config = self.config
+        store = self.store
         try:
-            collection = open_collection(
-                config.store_dir, config.collection, config.embed_model, create=False
-            )
+            collection = store.collection(config.collection, config.embed_model, create=False)
         except IndexMissingError:
             if not config.seeds_dir.exists():
                 raise
             ingest(config.seeds_dir, config)  # first use: build the index from the seeds
-            collection = open_collection(
-                config.store_dir, config.collection, config.embed_model, create=False
-            )
-        manifest = Manifest.read(config.store_dir)
-        store = vector_store(collection)
+            collection = store.collection(config.collection, config.embed_model, create=False)
+        manifest = store.read_manifest()
+        vectors = vector_store(collection)
         try:
-            nodes = store.get_nodes(None)
+            nodes = vectors.get_nodes(None)
         except Exception as exc:
-            raise IndexCorruptError(
-                f"the store at {config.store_dir} cannot be read ({exc}); "
-                "rebuild it: `qa ingest --rebuild`"
-            ) from exc
+            raise store.failure(exc) from exc
         if not nodes:
-            raise IndexMissingError(f"the index at {config.store_dir} is empty; run `qa ingest`")
-        retriever = HybridRetriever(store, self._embedder, nodes, config.top_k)
+            raise IndexMissingError(f"the index on {store.where} is empty; run `qa ingest`")
+        retriever = HybridRetriever(vectors, self._embedder, nodes, config.top_k)
         passages = sorted(retriever.passages.values(), key=lambda p: (p.doc, p.position))
         docs: dict[str, int] = {}
         for passage in passages:
@@ -139,14 +134,12 @@ class Pipeline:
         later call retries it, reporting the same clear error, until it succeeds (after
         ``qa ingest --rebuild``), instead of querying a dead database handle.
         """
-        store_dir = self.config.store_dir
-        if not self._stale and (store_dir / IN_PROGRESS).exists():
+        store = self.store
+        if not self._stale and store.writer_active():
             return  # another process is writing: keep answering from our snapshot
-        manifest = Manifest.read(store_dir) if store_dir.exists() else None
+        manifest = store.read_manifest()
         if manifest is None or self._stale:
-            from chromadb.api.client import SharedSystemClient
-
-            SharedSystemClient.clear_system_cache()  # the old database handle is stale
+            store.forget_handles()  # the old database handle is stale
         elif manifest.generation == self.index.generation:
             return
         self._stale = True
@@ -185,6 +178,20 @@ class Pipeline:
         )
         common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
         return a[: a.rfind("\n", 0, common) + 1]
+
+    def disabled_checks(self) -> list[str]:
+        """What this configuration cannot run, and why (stated in every Answer)."""
+        disabled = []
+        if self._probe is None:
+            disabled.append(
+                "model self-check and yes/no polarity check: an HTTP model server gives no "
+                "next-token probabilities (the answerability check runs on its other signals)"
+            )
+        if not supports_prefill(self.llm):
+            disabled.append(
+                "worked calculations: they continue a raw prompt, which a chat API cannot"
+            )
+        return disabled
 
     # --- similarity for verification ---------------------------------------------------
     def _embed(self, texts: list[str]) -> None:
@@ -335,6 +342,7 @@ class Pipeline:
                 rewritten_question=rewritten,
                 model=self.model_name,
                 timings=timings,
+                disabled=self.disabled_checks(),
             )
             if instructed and not standalone:
                 # Only instructions, no question about the documents: nothing to look up.
@@ -349,7 +357,13 @@ class Pipeline:
 
             mark = time.perf_counter()
             depth = config.top_k + (2 if kind in (Kind.SUMMARY, Kind.LIST) else 0)
-            retrieved = self.index.retriever.retrieve(standalone, top_k=depth)
+            try:
+                retrieved = self.index.retriever.retrieve(standalone, top_k=depth)
+            except QAError:
+                raise
+            except Exception as exc:  # the store (or its server) failed under us
+                self._stale = True  # reload on the next question, once it is back
+                raise self.store.failure(exc) from exc
             answer.passages = retrieved.passages
             timings["retrieve"] = time.perf_counter() - mark
             if kind not in BROAD_KINDS and retrieved.max_dense < config.min_retrieval_score:
@@ -517,8 +531,7 @@ class Pipeline:
         """Continue a raw, already formatted prompt (one that starts the answer)."""
         return self._generate(lambda: self.llm.stream_complete(prompt, formatted=True))
 
-    @staticmethod
-    def _generate(start: Callable[[], Iterable]) -> Iterator[str]:
+    def _generate(self, start: Callable[[], Iterable]) -> Iterator[str]:
         try:
             for chunk in start():
                 if chunk.delta:
@@ -526,7 +539,13 @@ class Pipeline:
         except QAError:
             raise
         except Exception as exc:
-            raise LLMError(f"the language model failed: {type(exc).__name__}: {exc}") from exc
+            failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+            if self.config.uses_openai_server:
+                raise LLMError(
+                    f"the LLM server at {self.config.openai_base_url} failed or is unreachable "
+                    f"({failure}); check that it is running"
+                ) from exc
+            raise LLMError(f"the language model failed: {failure}") from exc
 
     def _calculate(self, context: list[Passage], question: str) -> Iterator[str]:
         """The model's working for a total or difference: the figures, then the arithmetic.

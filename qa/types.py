@@ -81,6 +81,9 @@ class Answer:
     # where no check ran. support_label gives it in words, as the UI shows it.
     confidence: float | None = None
     reasons: list[str] = field(default_factory=list)
+    # Checks this configuration cannot run, each with why (e.g. a model behind an HTTP
+    # server gives no logits for the self-check); empty with the local model.
+    disabled: list[str] = field(default_factory=list)
 
     @property
     def support_label(self) -> str:

@@ -434,16 +434,17 @@ def _share_one_queue(app: gr.Blocks, fn: Any) -> None:
 # --- app -----------------------------------------------------------------------------
 def prepare(config: Config) -> Pipeline:
     """Build the index from the seeds if there is none, then load the models."""
-    from index.store import Manifest
+    from index.store import open_store
 
+    store = open_store(config)
     try:
-        missing = Manifest.read(config.store_dir) is None
+        missing = store.read_manifest() is None
     except QAError:
         missing = False  # unreadable: the pipeline reports it with what to do
     if missing:
         from index.ingest import ingest
 
-        print(f"Indexing seeds… ({config.seeds_dir} → {config.store_dir})", flush=True)
+        print(f"Indexing seeds… ({config.seeds_dir} → {store.location})", flush=True)
         report = ingest(config.seeds_dir, config)
         print(f"Indexed {report.summary()}", flush=True)
     print("Loading models…", flush=True)

@@ -6,17 +6,21 @@ Shared by the UI tests and the robustness tests.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from eval.load_sessions import answer_part, chat
+
+__all__ = ["answer_part", "chat"]  # shared with the load script (eval.load)
 
 ROOT = Path(__file__).parents[1]
 SEEDS = ROOT / "seeds"
@@ -61,16 +65,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(base: Path, timeout: float, seeds: Path = SEEDS) -> Served:
+def start_app(base: Path, timeout: float, seeds: Path = SEEDS, extra: Sequence[str] = ()) -> Served:
     """Start ``qa chat`` on a free port with a fresh store under ``base``; wait until it serves.
 
     ``seeds`` is its documents folder: pass a copy when the test adds or removes documents.
+    ``extra``: more ``qa chat`` flags (say, ``--chroma-url`` for a replica of a served index).
     """
     port = free_port()
     store, log_path = base / "store", base / "server.log"
     command = [
         sys.executable, "-m", "qa", "chat", "--port", str(port),
-        "--store", str(store), "--seeds", str(seeds),
+        "--store", str(store), "--seeds", str(seeds), *extra,
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -96,17 +101,3 @@ def client_for(served: Served):
     from gradio_client import Client
 
     return Client(served.url, verbose=False)
-
-
-def chat(client, question: str, timeout: float) -> str:
-    """The /chat endpoint's final message: answer + sources as HTML, or an error."""
-    result = client.submit(question, api_name="/chat").result(timeout=timeout)
-    assert isinstance(result, str), result
-    return result
-
-
-def answer_part(message: str) -> str:
-    """The answer's HTML inside a chat message (without its sources)."""
-    match = re.search(r'<div class="qa-answer[^"]*"[^>]*>(.*?)</div>', message, re.DOTALL)
-    assert match, message
-    return match.group(1)

@@ -13,14 +13,11 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 
 import pytest
 from served_app import ROOT, SEEDS, Served, answer_part, app_env, chat, client_for, start_app
 
-from eval.metrics import percentile
+from eval.load import markdown_table, run_load
 from qa.config import Config
 from qa.errors import IndexCorruptError, InvalidQuestionError
 
@@ -56,58 +53,10 @@ def _chat(client, question: str) -> str:
     return chat(client, question, ANSWER_TIMEOUT)
 
 
-def _read_as(message: str) -> str:
-    match = re.search(r"read as: “(.*?)”", message)
-    return match.group(1) if match else ""
-
-
 def _healthy(served: Served) -> None:
     assert served.process.poll() is None, served.log()
     answer = _chat(client_for(served), "Where were the missiles fired from?")
     assert "Sunan" in answer_part(answer), answer
-
-
-@dataclass(frozen=True)
-class Session:
-    """One conversation: a fact, a follow-up that needs its history, another fact."""
-
-    first: str
-    first_keywords: tuple[str, ...]
-    follow_up: str
-    subject: str  # the rewritten follow-up must name this (it comes from the history)
-    follow_up_keywords: tuple[str, ...]
-    third: str
-    third_keywords: tuple[str, ...]
-
-
-SESSIONS = [
-    Session("Who is Lloyd Austin?", ("Defense Secretary",),
-            "Who did he meet on Sept. 7?", "Austin", ("Lee Jong-sup", "Hamada"),
-            "What kind of missiles did North Korea fire on Wednesday?", ("ballistic",)),
-    Session("Where were the missiles fired from?", ("Sunan",),
-            "How far did they fly?", "missiles", ("400",),
-            "Who greeted Kim at the cosmodrome's entrance?", ("Putin",)),
-    Session("Who is the State Department spokesman?", ("Miller",),
-            "When did he hold a news briefing?", "Miller", ("Monday",),
-            "In the photo, whom was Kim Jong Un speaking to?", ("Kozlov",)),
-    Session("Where did Kim Jong Un meet Vladimir Putin?", ("Vostochny",),
-            "How far is that spaceport from Pyongyang?", "Vostochny", ("890",),
-            "When did the communist regime last launch missiles before Wednesday?",
-            ("Aug. 30",)),
-    Session("How did Kim arrive in Russia?", ("train",),
-            "On which day did he arrive?", "Kim", ("Tuesday",),
-            "Which news agency showed Kim touring the space launch facility?", ("RIA Novosti",)),
-    Session("Who is David Choi?", ("military",),
-            "Which university did he graduate from?", "Choi", ("Los Angeles",),
-            "Where did Kim Jong Un cross the border into Russia?", ("Khasan",)),
-    Session("Where did Kim and Putin last meet before this summit?", ("Vladivostok",),
-            "When was that?", "Putin", ("2019",),
-            "How far north of Pyongyang is the Vostochny Cosmodrome?", ("890",)),
-    Session("Who is Kim Jong Un?", ("leader",),
-            "Whom did he meet at the cosmodrome?", "Kim", ("Putin",),
-            "How far did the missiles fired on Aug. 30 fly?", ("220",)),
-]  # fmt: skip
-OFF_TOPIC = "Who is the president of France?"
 
 
 class TestServedApp:
@@ -122,63 +71,12 @@ class TestServedApp:
             served.stop()
 
     def test_eight_concurrent_sessions_each_get_their_own_answers(self, served):
-        barrier = threading.Barrier(len(SESSIONS))
-        results: dict[int, list[tuple[str, float, str]]] = {}
-        errors: dict[int, BaseException] = {}
-
-        def converse(number: int, session: Session) -> None:
-            try:
-                client = client_for(served)  # one client = one browser session
-                barrier.wait(timeout=120)
-                asked = []
-                for question in (session.first, session.follow_up, session.third, OFF_TOPIC):
-                    started = time.perf_counter()
-                    message = _chat(client, question)
-                    asked.append((question, time.perf_counter() - started, message))
-                results[number] = asked
-            except BaseException as exc:  # reported by the main thread
-                errors[number] = exc
-
-        threads = [
-            threading.Thread(target=converse, args=(n, s), daemon=True)
-            for n, s in enumerate(SESSIONS)
-        ]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=4 * ANSWER_TIMEOUT)
-        wall = time.perf_counter() - started
-        assert not any(t.is_alive() for t in threads), "a session never finished"
-        assert not errors, errors
-
-        latencies = [seconds for asked in results.values() for _, seconds, _ in asked]
-        print(
-            f"\nload: {len(SESSIONS)} sessions, {len(latencies)} questions in {wall:.1f} s = "
-            f"{len(latencies) / wall:.2f} questions/s; latency under load "
-            f"p50 {percentile(latencies, 50):.1f} s, p95 {percentile(latencies, 95):.1f} s, "
-            f"max {max(latencies):.1f} s"
-        )
-        problems = []  # every wrong answer, not just the first
-        for number, session in enumerate(SESSIONS):
-            (_, _, first), (_, _, follow), (_, _, third), (_, _, off) = results[number]
-            checks = [
-                (session.first, first, session.first_keywords),
-                (session.follow_up, follow, session.follow_up_keywords),
-                (session.third, third, session.third_keywords),
-            ]
-            for question, message, keywords in checks:
-                answer = answer_part(message)
-                if "qa-error" in message or not any(k in answer for k in keywords):
-                    problems.append(f"session {number}: {question!r} -> {answer!r}")
-            # The follow-up was read with this session's own history, not another's.
-            if session.subject not in _read_as(follow):
-                problems.append(
-                    f"session {number}: {session.follow_up!r} read as {_read_as(follow)!r}"
-                )
-            if "qa-abstained" not in off or "qa-error" in off:
-                problems.append(f"session {number}: {OFF_TOPIC!r} -> {answer_part(off)!r}")
-        assert not problems, "\n".join(problems)
+        """8 browser sessions x (question, follow-up, question, off-topic), all at once:
+        every answer right, every follow-up read with its own session's history."""
+        report = run_load([served.url], timeout=ANSWER_TIMEOUT)
+        print("\n" + markdown_table(report))
+        assert report["questions"] == 32
+        assert not report["problems"], "\n".join(report["problems"])
         _healthy(served)
 
     def test_a_second_process_ingesting_while_the_app_answers(self, served):

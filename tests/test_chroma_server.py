@@ -1,0 +1,130 @@
+"""The index on a real Chroma server (``chroma run``), started and stopped by these tests.
+
+Covers what a team running several app processes against one index relies on: ingest
+into the server and cited answers from it, the bookkeeping (manifest, writer's lease)
+kept in the server rather than in local files, a second writer turned away with one
+line while readers keep answering, and the server going away and coming back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from served_app import ROOT, SEEDS, app_env
+from servers import ChromaServer
+
+from index.store import ServerStore, open_store
+from qa.config import Config
+from qa.errors import IndexUnreachableError
+from qa.pipeline import Pipeline
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory):
+    server = ChromaServer(tmp_path_factory.mktemp("chroma") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def config(chroma, tmp_path_factory):
+    base = tmp_path_factory.mktemp("server-app")
+    seeds = base / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    # store_dir points at an empty folder: nothing may be written there in server mode.
+    return Config.from_env(chroma_url=chroma.url, seeds_dir=seeds, store_dir=base / "unused")
+
+
+def qa_cli(*args: str | Path, config: Config) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "qa", *map(str, args), "--chroma-url", config.chroma_url]
+    return subprocess.run(
+        command, cwd=ROOT, env=app_env(), capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(config):
+    result = qa_cli("ingest", config.seeds_dir, config=config)
+    assert result.returncode == 0, result.stderr
+    return Pipeline(config)
+
+
+def test_answers_come_from_the_server_with_citations(pipeline, config):
+    answer = pipeline.ask("Where were the missiles fired from?")
+    assert "Sunan" in answer.text and not answer.abstained
+    assert "Sunan" in answer.citations[0].quote
+    # The bookkeeping lives in the server, not beside a local store.
+    assert not Path(config.store_dir).exists()
+    manifest = open_store(config).read_manifest()
+    assert manifest is not None and manifest.generation >= 1
+    collection = open_store(config).collection(config.collection, config.embed_model, create=False)
+    ids = collection.get(include=[])["ids"]
+    assert len(ids) == len(set(ids)) == sum(d["passages"] for d in manifest.docs.values())
+
+
+def test_a_second_writer_gets_one_line_while_readers_answer(pipeline, config):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from index.store import ServerStore\n"
+            f"store = ServerStore({config.chroma_url!r}, {config.collection!r})\n"
+            "with store.writing():\n"
+            "    print('holding', flush=True)\n"
+            "    time.sleep(25)\n",
+        ],
+        cwd=ROOT,
+        env=app_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        busy = qa_cli("ingest", config.seeds_dir, config=config)
+        assert busy.returncode == 2
+        lines = busy.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is writing to the index server" in lines[0], busy.stderr
+        # A reader keeps answering from its snapshot while the other process writes.
+        assert pipeline.store.writer_active()
+        answer = pipeline.ask("How far did the missiles fly?")
+        assert not answer.abstained and any("400" in c.quote for c in answer.citations)
+    finally:
+        holder.wait(timeout=60)
+    again = qa_cli("ingest", config.seeds_dir, config=config)
+    assert again.returncode == 0, again.stderr
+    assert "0 added, 0 removed" in again.stdout
+
+
+def test_server_stopped_mid_session_then_back(pipeline, chroma, config):
+    chroma.stop()
+    try:
+        unreachable = f"index server unreachable at {chroma.url}"
+        with pytest.raises(IndexUnreachableError, match=unreachable):
+            pipeline.ask("Where were the missiles fired from?")
+        down = qa_cli("ask", "Where were the missiles fired from?", config=config)
+        assert down.returncode == 2
+        assert down.stderr.count("\n") <= 1 and "index server unreachable" in down.stderr
+    finally:
+        chroma.start()
+    answer = pipeline.ask("Where were the missiles fired from?")  # recovers by itself
+    assert "Sunan" in answer.text
+
+
+def test_a_refused_token_is_named_as_such():
+    store = ServerStore("http://127.0.0.1:9", "passages", token="wrong")
+
+    class Refused(Exception):
+        pass
+
+    error = store.failure(Refused("401 Unauthorized"))
+    assert isinstance(error, IndexUnreachableError)
+    assert "refused the token" in str(error) and "QA_CHROMA_TOKEN" in str(error)
+    assert "unreachable at http://127.0.0.1:9" in str(store.failure(ConnectionError("refused")))
