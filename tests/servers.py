@@ -11,70 +11,104 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from served_app import free_port
 
+from qa.config import Config
+from qa.models import resolve_model_path
+
 CHROMA = Path(sys.executable).with_name("chroma")
 
 
-class ChromaServer:
-    """``chroma run --path … --port …`` as a child process that can be stopped and restarted."""
+class ServerProcess:
+    """A server as a child process: started, waited for, stopped, started again."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.port = path, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    url: str
+    ready_path: str  # polled until it answers
+    log: Path
+    start_timeout = 60.0
+
+    def __init__(self) -> None:
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self, response: Any) -> bool:
+        return True
+
     def start(self) -> None:
-        log = (self.path.parent / "chroma.log").open("ab")
-        command = [str(CHROMA), "run", "--path", str(self.path), "--port", str(self.port)]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
             try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2):
-                    return
+                with urllib.request.urlopen(self.url + self.ready_path, timeout=2) as response:
+                    if self.ready(response):
+                        return
             except OSError:
                 time.sleep(0.3)
-        pytest.fail(f"chroma run did not start on {self.url}")
+        pytest.fail(f"{self.command()[:3]} did not start on {self.url}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
 
+    @contextmanager
+    def running(self) -> Iterator[ServerProcess]:
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
 
-class LlamaServer:
-    """``python -m llama_cpp.server`` serving the default GGUF, stoppable and restartable."""
+
+class ChromaServer(ServerProcess):
+    """``chroma run --path … --port …``: the index server."""
+
+    ready_path = "/api/v2/heartbeat"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path, self.log = path, path.parent / "chroma.log"
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [str(CHROMA), "run", "--path", str(self.path), "--port", str(self.port)]
+
+
+class LlamaServer(ServerProcess):
+    """``python -m llama_cpp.server`` serving a GGUF as model "qwen-local"."""
+
+    ready_path = "/models"
+    start_timeout = 180.0
 
     def __init__(self, model: Path, log: Path) -> None:
-        self.model, self.log, self.port = model, log, free_port()
+        super().__init__()
+        self.model, self.log = model, log
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
             "--port", str(self.port), "--n_ctx", "4096", "--model_alias", "qwen-local",
             # Replicas send requests at once: queue them (the default cuts off the running one).
             "--interrupt_requests", "False",
         ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{self.url}/models", timeout=2) as response:
-                    if json.load(response)["data"]:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        pytest.fail("llama_cpp.server did not start")
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+    def ready(self, response: Any) -> bool:
+        return bool(json.load(response)["data"])
+
+
+def default_model() -> Path:
+    """The default GGUF, assembled and verified as the app does."""
+    config = Config.from_env()
+    return resolve_model_path(config.model, config.model_cache_dir, config.model_sha256)

@@ -19,7 +19,7 @@ from servers import ChromaServer
 
 from index.store import ServerStore, open_store
 from qa.config import Config
-from qa.errors import IndexUnreachableError
+from qa.errors import IndexCorruptError, IndexUnreachableError
 from qa.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
@@ -27,10 +27,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def chroma(tmp_path_factory):
-    server = ChromaServer(tmp_path_factory.mktemp("chroma") / "data")
-    server.start()
-    yield server
-    server.stop()
+    with ChromaServer(tmp_path_factory.mktemp("chroma") / "data").running() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +126,15 @@ def test_a_refused_token_is_named_as_such():
     assert isinstance(error, IndexUnreachableError)
     assert "refused the token" in str(error) and "QA_CHROMA_TOKEN" in str(error)
     assert "unreachable at http://127.0.0.1:9" in str(store.failure(ConnectionError("refused")))
+
+
+def test_an_expired_lease_reads_as_an_interrupted_ingest_until_re_run(pipeline, config):
+    store = open_store(config)
+    # What a writer that died leaves behind: its lease, run out.
+    store._put({"writer": '{"owner": "gone", "host": "elsewhere", "pid": 1, "expires": 0}'})
+    with pytest.raises(IndexCorruptError, match="was interrupted; re-run `qa ingest`"):
+        store.collection(config.collection, config.embed_model, create=False)
+    repaired = qa_cli("ingest", config.seeds_dir, config=config)
+    assert repaired.returncode == 0, repaired.stderr
+    store.check_complete()
+    assert not store.writer_active()

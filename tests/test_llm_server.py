@@ -11,11 +11,10 @@ import shutil
 
 import pytest
 from served_app import SEEDS
-from servers import LlamaServer
+from servers import LlamaServer, default_model
 
 from qa.config import Config
 from qa.errors import LLMError
-from qa.models import resolve_model_path
 from qa.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
@@ -23,12 +22,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory):
-    base = Config.from_env()
-    model = resolve_model_path(base.model, base.model_cache_dir, base.model_sha256)
-    server = LlamaServer(model, tmp_path_factory.mktemp("llm") / "server.log")
-    server.start()
-    yield server
-    server.stop()
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    with LlamaServer(default_model(), log).running() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,11 @@ import sys
 
 import pytest
 from served_app import ROOT, SEEDS, app_env, start_app
-from servers import ChromaServer, LlamaServer
+from servers import ChromaServer, LlamaServer, default_model
 
 from eval.load import markdown_table, run_load
 from index.store import open_store
 from qa.config import Config
-from qa.models import resolve_model_path
 
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 300
@@ -32,10 +31,8 @@ def deployment(tmp_path_factory):
     base = tmp_path_factory.mktemp("scale-out")
     seeds = base / "seeds"
     shutil.copytree(SEEDS, seeds)
-    defaults = Config.from_env()
-    model = resolve_model_path(defaults.model, defaults.model_cache_dir, defaults.model_sha256)
     chroma = ChromaServer(base / "chroma")
-    llm = LlamaServer(model, base / "llm.log")
+    llm = LlamaServer(default_model(), base / "llm.log")
     replicas = []
     try:
         chroma.start()
