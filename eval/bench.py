@@ -262,8 +262,24 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
         "tokens_per_s": decode_tokens / decode_time if decode_time else None,
         "tokens_per_s_per_question": [(r["tokens"] - 1) / r["decode_s"] for r in rates],
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "pss_kib": proportional_set_size_kib(),
         "retrieval_hit": sum(hits) / len(hits) if hits else None,
     }
+
+
+def proportional_set_size_kib() -> int | None:
+    """This process's memory with shared pages counted once (Linux ``Pss``), in KiB.
+
+    RSS counts a file mapped twice twice: the answering context and the Yes/No probe's
+    context map the same GGUF, which the OS keeps in memory once.
+    """
+    try:
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]) -> list[Row]:
@@ -284,6 +300,7 @@ def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]
         Row("no-op re-ingest (wall)", ingest["noop"]["exit_seconds"], "s", 2.0),
         Row("peak RSS, warm in-process run", warm["peak_rss_kib"] / gb, "GiB", 3.0),
         Row("peak RSS, cold-start process", cold["second"]["peak_rss_kib"] / gb, "GiB", 3.0),
+        Row("memory (PSS) after the warm run", (warm["pss_kib"] or 0) / gb or None, "GiB"),
     ]
 
 
@@ -393,6 +410,7 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     print(f"- {TOKENS_PER_SECOND_DEFINITION}")
     print("- cold start: process start to the first line of the answer on stdout")
     print("- peak RSS: ru_maxrss (this process, so far; the cold-start child via os.wait4)")
+    print("- PSS: /proc/self/smaps_rollup after the warm run (shared pages counted once)")
     print(
         f"- load average (1/5/15 min) before {_loads(machine['load_average'])}, after "
         f"{_loads(machine['load_average_after'])}: other work may share these CPUs"
