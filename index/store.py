@@ -17,7 +17,6 @@ Two kinds of :class:`Store`, one interface, used by ingest and the pipeline alik
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -302,6 +301,7 @@ class LocalStore(Store):
 T = TypeVar("T")
 LEASE_SECONDS = 30.0  # a writer that stops renewing its lease this long is taken for dead
 _MANIFEST_ID, _WRITER_ID, _TEXT_PREFIX = "manifest", "writer", "text:"
+TOKEN_PROVIDER = "chromadb.auth.token_authn.TokenAuthClientProvider"  # sends a bearer token
 
 
 class ServerStore(Store):
@@ -324,18 +324,20 @@ class ServerStore(Store):
         self._collection_name = collection
         self._bookkeeping_name = f"{collection}-bookkeeping"
         self._client: chromadb.ClientAPI | None = None
+        self._records: chromadb.Collection | None = None
 
     # --- the connection -------------------------------------------------------------
     def client(self) -> chromadb.ClientAPI:
         if self._client is None:
-            settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
-            if self._token:
-                settings = ChromaSettings(
-                    anonymized_telemetry=False,
-                    allow_reset=True,
-                    chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
-                    chroma_client_auth_credentials=self._token,
-                )
+            auth = (
+                {
+                    "chroma_client_auth_provider": TOKEN_PROVIDER,
+                    "chroma_client_auth_credentials": self._token,
+                }
+                if self._token
+                else {}
+            )
+            settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True, **auth)
             self._client = self._call(
                 lambda: chromadb.HttpClient(
                     host=self._host, port=self._port, ssl=self._ssl, settings=settings
@@ -349,6 +351,7 @@ class ServerStore(Store):
         except QAError:
             raise
         except Exception as exc:
+            self._records = None  # look it up again next time (the server may have restarted)
             raise self.failure(exc) from exc
 
     def failure(self, exc: BaseException) -> Exception:
@@ -375,17 +378,22 @@ class ServerStore(Store):
 
     # --- bookkeeping records ----------------------------------------------------------
     def _bookkeeping(self) -> chromadb.Collection:
-        return self._call(
-            lambda: self.client().get_or_create_collection(
-                self._bookkeeping_name, embedding_function=None
+        """The bookkeeping collection, looked up once (every question reads two records)."""
+        if self._records is None:
+            self._records = self._call(
+                lambda: self.client().get_or_create_collection(
+                    self._bookkeeping_name, embedding_function=None
+                )
             )
-        )
+        return self._records
 
-    def _get(self, ids: list[str] | None = None, prefix: str = "") -> dict[str, str]:
+    def _get(self, ids: list[str]) -> dict[str, str]:
         got = self._call(lambda: self._bookkeeping().get(ids=ids, include=["documents"]))
-        return {
-            i: d for i, d in zip(got["ids"], got["documents"], strict=True) if i.startswith(prefix)
-        }
+        return dict(zip(got["ids"], got["documents"], strict=True))
+
+    def _ids(self) -> list[str]:
+        """Every bookkeeping record's id (without its document, which may be a whole text)."""
+        return self._call(lambda: self._bookkeeping().get(include=[]))["ids"]
 
     def _put(self, records: dict[str, str]) -> None:
         if records:
@@ -416,15 +424,11 @@ class ServerStore(Store):
         self._put({_MANIFEST_ID: json.dumps(manifest.__dict__, sort_keys=True)})
 
     def save_texts(self, texts: dict[str, Extracted]) -> None:
-        wanted = {
-            _TEXT_PREFIX + hashlib.sha256(doc.encode()).hexdigest()[:24]: json.dumps(
-                {"doc": doc, "text": e.text, "page_starts": list(e.page_starts)},
-                ensure_ascii=False,
-            )
-            for doc, e in texts.items()
-        }
+        from index.texts import text_key, text_record
+
+        wanted = {_TEXT_PREFIX + text_key(doc): text_record(doc, e) for doc, e in texts.items()}
         self._put(wanted)
-        self._delete([i for i in self._get(prefix=_TEXT_PREFIX) if i not in wanted])
+        self._delete([i for i in self._ids() if i.startswith(_TEXT_PREFIX) and i not in wanted])
 
     def reset(self) -> None:
         def drop() -> None:
@@ -434,7 +438,7 @@ class ServerStore(Store):
                 client.delete_collection(self._collection_name)
 
         self._call(drop)
-        self._delete([i for i in self._get() if i != _WRITER_ID])
+        self._delete([i for i in self._ids() if i != _WRITER_ID])
 
     # --- the writer's lease -----------------------------------------------------------
     def _writer(self) -> dict[str, Any] | None:

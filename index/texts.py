@@ -18,18 +18,27 @@ from index.extract import Extracted
 TEXTS = "texts"
 
 
+def text_key(doc: str) -> str:
+    """A short, file- and id-safe name for ``doc``'s saved text (local file or server record)."""
+    return hashlib.sha256(doc.encode()).hexdigest()[:24]
+
+
+def text_record(doc: str, extracted: Extracted) -> str:
+    """``doc``'s extracted text and page starts as the JSON both kinds of store keep."""
+    payload = {"doc": doc, "text": extracted.text, "page_starts": list(extracted.page_starts)}
+    return json.dumps(payload, ensure_ascii=False)
+
+
 def _path(store_dir: Path, doc: str) -> Path:
-    name = hashlib.sha256(doc.encode()).hexdigest()[:24]
-    return store_dir / TEXTS / f"{name}.json"
+    return store_dir / TEXTS / f"{text_key(doc)}.json"
 
 
 def save_text(store_dir: Path, doc: str, extracted: Extracted) -> None:
     """Write ``doc``'s extracted text atomically."""
     path = _path(store_dir, doc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"doc": doc, "text": extracted.text, "page_starts": list(extracted.page_starts)}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False))
+    tmp.write_text(text_record(doc, extracted))
     os.replace(tmp, path)
 
 

@@ -38,7 +38,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _location(config: Config) -> str:
     """Where the index lives, as the user named it (a directory or a server URL)."""
-    return config.chroma_url or str(config.store_dir)
+    from index.store import open_store
+
+    return open_store(config).location
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -65,9 +65,9 @@ class Config:
     # Otherwise a specific question's retrieved passages are cut to their best sentences,
     # this many characters in all (~220 tokens; 0 keeps whole passages): see qa.evidence.
     evidence_char_budget: int = 900
-    # When the model refuses over the whole corpus, ask once more over only the best
-    # sentences of an on-topic question (a 1.5B model misses a fact inside ~2,000 tokens
-    # that it finds in ~200); the answer is verified and checked like any other.
+    # When the model refuses over the whole corpus, ask once more over only the question's
+    # best sentences (a 1.5B model misses a fact inside ~2,000 tokens that it finds in
+    # ~200); the answer is verified and checked like any other.
     second_look: bool = True
 
     # --- verification and abstention (calibrated on eval/qa_set.jsonl, see README) -----

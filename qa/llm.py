@@ -35,7 +35,10 @@ def model_label(config: Config) -> str:
 
 def load_llm(config: Config) -> LLM:
     """Build the configured LLM; local model files are verified before loading."""
-    return load_models(config)[0]
+    if config.uses_openai_server:
+        return _openai_like(config)
+    path = resolve_model_path(config.model, config.model_cache_dir, config.model_sha256)
+    return _llama_cpp(path, config)
 
 
 def load_models(config: Config) -> tuple[LLM, YesNoProbe | None]:
@@ -44,12 +47,13 @@ def load_models(config: Config) -> tuple[LLM, YesNoProbe | None]:
     One after the other: llama-cpp-python silences loading by pointing the process's
     stdout and stderr at /dev/null and back, and two loads at once can leave them there.
     """
-    if config.uses_openai_server:
-        return _openai_like(config), None
-    path = resolve_model_path(config.model, config.model_cache_dir, config.model_sha256)
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    llm = load_llm(config)
+    if not isinstance(llm, LlamaCPP):
+        return llm, None  # over HTTP there are no logits to read
     threads = config.n_threads or max(1, os.cpu_count() or 1)
-    llm = _llama_cpp(path, config)
-    return llm, YesNoProbe(str(path), min(config.n_ctx, PROBE_CONTEXT), threads)
+    return llm, YesNoProbe(llm.model_path, min(config.n_ctx, PROBE_CONTEXT), threads)
 
 
 def _openai_like(config: Config) -> LLM:

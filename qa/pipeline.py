@@ -93,6 +93,7 @@ class Pipeline:
             self._embedder = load_embedder(config.embed_model, config.model_cache_dir)
             self.index = self._load_index()
             self.llm, self._probe = pending.result()
+        self.disabled = self._disabled_checks()
         self.prefix_state = self._warm()
 
     # --- index ------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class Pipeline:
         common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
         return a[: a.rfind("\n", 0, common) + 1]
 
-    def disabled_checks(self) -> list[str]:
+    def _disabled_checks(self) -> list[str]:
         """What this configuration cannot run, and why (stated in every Answer)."""
         disabled = []
         if self._probe is None:
@@ -342,7 +343,7 @@ class Pipeline:
                 rewritten_question=rewritten,
                 model=self.model_name,
                 timings=timings,
-                disabled=self.disabled_checks(),
+                disabled=list(self.disabled),
             )
             if instructed and not standalone:
                 # Only instructions, no question about the documents: nothing to look up.
@@ -380,13 +381,14 @@ class Pipeline:
             if verified.abstained and focus:
                 # A second look at only the best sentences (see Config.second_look).
                 yield Delta("\n\n")
+                look = time.perf_counter()
                 with prompt_cache_kept(self.llm):
                     more, second = yield from self._draft(
                         focus, standalone, kind, self._verifier(standalone, focus), timings, started
                     )
                 raw += "\n\n" + more
                 verified = verified if second.abstained else second
-                timings["second_look"] = time.perf_counter() - mark
+                timings["second_look"] = time.perf_counter() - look
             timings["generate"] = time.perf_counter() - mark
 
             mark = time.perf_counter()
