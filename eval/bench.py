@@ -155,7 +155,7 @@ def _reported_seconds(stdout: str) -> float | None:
 
 
 def _prefix_states(config: Config) -> set[str]:
-    return {p.name for p in config.model_cache_dir.glob("prefix-*.state")}
+    return {p.name for p in (config.model_cache_dir / "slots").glob("prefix-*.bin")}
 
 
 def _checked(run: Run, what: str) -> Run:
@@ -202,12 +202,9 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
     started = time.perf_counter()
     pipeline = Pipeline(config)
     load_s = time.perf_counter() - started
-    model = getattr(pipeline.llm, "_model", None)
 
     def count_tokens(text: str) -> int | None:
-        if model is None or not hasattr(model, "tokenize"):
-            return None
-        return len(model.tokenize(text.encode("utf-8"), add_bos=False))
+        return pipeline.llm.count_tokens(text) if pipeline.llm.llama_cpp else None
 
     def one(question: str, history: list[tuple[str, str]]) -> dict[str, Any]:
         first: float | None = None

@@ -74,9 +74,11 @@ def baseline(config: Config, documents: dict[str, str]) -> System:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from index.embed import load_embedder
+    from qa.llm import llama_index_llm
     from qa.pipeline import get_pipeline
 
-    llm = get_pipeline(config).llm  # the same model object, same chat template
+    # The same model server, through llama-index's OpenAI-compatible LLM (its chat template).
+    llm = llama_index_llm(get_pipeline(config).llm, config)
     embedder = load_embedder(config.embed_model, config.model_cache_dir)
     client = chromadb.PersistentClient(
         path=str(config.store_dir.with_name(config.store_dir.name + "-baseline")),

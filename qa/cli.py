@@ -1,4 +1,4 @@
-"""The ``qa`` command: ingest, add, docs, remove, ask, chat, eval, calibrate, bench.
+"""The ``qa`` command: ingest, add, docs, remove, ask, chat, serve-model, eval, calibrate, bench.
 
 Every subcommand takes the same configuration flags (they override ``QA_*`` environment
 variables, which override the defaults in :class:`qa.config.Config`). Errors print one
@@ -33,6 +33,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", help='"default" (1.5B), "fast" (0.5B) or a .gguf path')
     group.add_argument("--openai-base-url", help="use an OpenAI-compatible server instead")
     group.add_argument("--openai-model", help="model name on that server")
+    group.add_argument(
+        "--parallel", dest="n_parallel", type=int, help="local engine: answers decoded at once"
+    )
     group.add_argument("--top-k", type=int, help="passages to retrieve")
 
 
@@ -51,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "model",
         "openai_base_url",
         "openai_model",
+        "n_parallel",
         "top_k",
     )
     return Config.from_env(**{name: getattr(args, name, None) for name in names})
@@ -91,7 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     chat.add_argument("--port", type=int, default=7860)
     chat.add_argument("--share", action="store_true", help="create a public Gradio link")
+    chat.add_argument(
+        "--auth-file", type=Path, help="user:password lines; a login is required to use the chat"
+    )
+    chat.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="allow a non-local --host (or --share) without a login",
+    )
     _config_flags(chat)
+
+    serve = commands.add_parser(
+        "serve-model",
+        help="serve the model with llama.cpp's own server, for app replicas (--openai-base-url)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--api-key", help="clients must send it as a bearer token")
+    serve.add_argument(
+        "--no-auth", action="store_true", help="allow a non-local --host without --api-key"
+    )
+    _config_flags(serve)
 
     evaluate = commands.add_parser("eval", help="run the evaluation set and write a report")
     evaluate.add_argument("--baseline", action="store_true", help="also run the baseline")
@@ -245,9 +269,30 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
 
 
 def _chat(args: argparse.Namespace, config: Config) -> int:
-    from qa.ui import launch
+    from qa.ui import launch, read_auth_file
 
-    launch(config, host=args.host, port=args.port, share=args.share)
+    auth = read_auth_file(args.auth_file) if args.auth_file else None
+    launch(
+        config,
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        auth=auth,
+        allow_no_auth=args.no_auth,
+    )
+    return 0
+
+
+def _serve_model(args: argparse.Namespace, config: Config) -> int:
+    from qa.engine import serve_model
+
+    serve_model(
+        config,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key or "",
+        allow_no_auth=args.no_auth,
+    )
     return 0
 
 
@@ -276,6 +321,7 @@ _COMMANDS = {
     "remove": _remove,
     "ask": _ask,
     "chat": _chat,
+    "serve-model": _serve_model,
     "eval": _eval,
     "calibrate": _calibrate,
     "bench": _bench,

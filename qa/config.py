@@ -43,8 +43,17 @@ class Config:
     openai_model: str = ""
     openai_api_key: str = "not-needed"
     embed_model: str = "all-MiniLM-L6-v2"
-    n_ctx: int = 4096
-    n_threads: int = 0  # 0 = let llama.cpp decide
+    n_ctx: int = 4096  # tokens per slot of the engine
+    n_threads: int = 0  # 0 = one per core
+    # Slots of the local engine (and the default of `qa serve-model`): questions answered
+    # at once, decoded together in one batch (continuous batching). Each slot's KV cache
+    # is ~115 MB at 4,096 tokens. Chosen by eval.load on 2 cores (see README).
+    n_parallel: int = 4
+    # The engine's host-RAM prompt cache (prompts evicted from a slot, reloaded when they
+    # come back): bounded so a long session cannot grow the process without limit.
+    prompt_cache_mib: int = 1024
+    # One answer (every model request of it) must finish within this; then a clear error.
+    request_timeout_s: float = 120.0
     max_new_tokens: int = 160
     # A question asking for a total or a difference gets this much working (listing the
     # figures, then the arithmetic) before the model has to have written a calculation;

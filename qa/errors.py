@@ -45,5 +45,9 @@ class ModelIntegrityError(QAError):
     """A model file is missing, truncated or not the file we expect."""
 
 
+class ConfigError(QAError):
+    """A setting or flag is missing, contradictory or unsafe (say, no login off localhost)."""
+
+
 class LLMError(QAError):
     """The language model (local or server) failed to answer."""

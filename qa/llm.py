@@ -1,267 +1,368 @@
-"""The language model behind the answers, always as a llama-index ``LLM``.
+"""The one client every answer goes through: HTTP to a llama.cpp-family server.
 
-Local GGUF files run through llama-index's ``LlamaCPP`` with prompts rendered by the
-chat template stored inside the GGUF (Qwen needs ChatML; the wrapper's default Llama-2
-format makes it ramble). Any OpenAI-compatible server (Ollama, vLLM, llama.cpp server,
-OpenAI) runs through ``OpenAILike``. Everything downstream only sees ``LLM``.
+The local engine (:mod:`qa.engine`, llama.cpp's server in this process) and a remote
+server (``qa serve-model``, ``llama-server``, or any OpenAI-compatible one) are reached
+the same way, so what is tested locally is what a team deployment runs:
+
+- answers stream from ``/v1/chat/completions`` (the server applies the GGUF's own chat
+  template and reuses the longest cached prompt prefix of the slot it picks);
+- raw prompts (an answer started for the model, as worked calculations need) go to
+  ``/completion``, rendered by the server's ``/apply-template``;
+- Yes/No probes read the next token's log-probabilities (``n_probs``) from
+  ``/completion``: no private context, no ctypes;
+- the stable prompt prefix is computed once, saved as a slot file and restored into
+  every slot (``/slots/{id}?action=save|restore``), so concurrent questions and a cold
+  start all skip re-reading it.
+
+The native routes exist on llama.cpp's server only. Against another OpenAI-compatible
+server (``/props`` does not answer as llama.cpp's does) only chat answers are used and
+:attr:`LLMClient.missing` says which checks are off, for ``Answer.disabled``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import os
+import json
+import logging
+import math
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.llms import LLM
+import httpx
 
 from qa.config import Config
-from qa.errors import ModelIntegrityError
-from qa.models import MODELS, resolve_model_path
+from qa.errors import LLMError
+from qa.models import MODELS
+
+log = logging.getLogger(__name__)
+
+Message = Any  # llama-index ChatMessage (role, content) or a {"role", "content"} dict
 
 
 def model_label(config: Config) -> str:
     """A human-readable name of the configured model (for the UI and reports)."""
     if config.uses_openai_server:
-        return f"{config.openai_model} @ {config.openai_base_url}"
+        return f"{config.openai_model or 'default'} @ {config.openai_base_url}"
     spec = MODELS.get(config.model)
     return spec.name if spec else Path(config.model).name
 
 
-def load_llm(config: Config) -> LLM:
-    """Build the configured LLM; local model files are verified before loading."""
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request decoding settings (sent with each request: nothing global to mutate)."""
+
+    max_tokens: int
+    repeat_penalty: float = 1.0
+
+
+def _as_dict(message: Message) -> dict[str, str]:
+    if isinstance(message, dict):
+        return {"role": str(message["role"]), "content": str(message.get("content") or "")}
+    role = getattr(message.role, "value", message.role)
+    return {"role": str(role), "content": message.content or ""}
+
+
+class LLMClient:
+    """A thread-safe client of one model server (``base_url`` ends in ``/v1``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str = "",
+        api_key: str = "",
+        timeout: float = 120.0,
+        temperature: float = 0.0,
+        remote: bool = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.root = self.base_url.removesuffix("/v1")
+        self.model = model or "default"
+        self.timeout = timeout
+        self.temperature = temperature
+        self.remote = remote
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # One pooled client for all threads (httpx.Client is thread-safe); a read
+        # timeout per chunk, and a deadline per request enforced while streaming.
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+        props = self._props()
+        self.llama_cpp = props is not None
+        self.slots = int(props.get("total_slots", 1)) if props else 1
+        self.slot_context = _slot_context(props) if props else 0
+        self.model_path = str(props.get("model_path", "")) if props else ""
+
+    # --- what this server can do ---------------------------------------------------
+    @property
+    def missing(self) -> list[str]:
+        """The checks this server cannot run, each with the reason (``Answer.disabled``)."""
+        if self.llama_cpp:
+            return []
+        return [
+            "model self-check and yes/no polarity check: this server gives no next-token "
+            "log-probabilities (the answerability check runs on its other signals)",
+            "worked calculations: they continue a raw prompt, which this server's chat API cannot",
+        ]
+
+    def _props(self) -> dict[str, Any] | None:
+        """llama.cpp's ``/props`` (slots, model, template), or None for another server."""
+        try:
+            response = self._http.get(f"{self.root}/props", timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise self._failure(exc) from exc
+        if response.status_code != 200:
+            return None
+        try:
+            props = response.json()
+        except ValueError:
+            return None
+        return props if isinstance(props, dict) and "total_slots" in props else None
+
+    # --- prompts -------------------------------------------------------------------
+    def render(self, messages: Sequence[Message]) -> str:
+        """The prompt text the server's chat template makes of ``messages``."""
+        self._need_native("rendering a raw prompt")
+        body = {"messages": [_as_dict(m) for m in messages]}
+        return str(self._post("/apply-template", body)["prompt"])
+
+    def stream_chat(self, messages: Sequence[Message], sampling: Sampling) -> Iterator[str]:
+        """Stream the answer to ``messages``, piece by piece."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [_as_dict(m) for m in messages],
+            "max_tokens": sampling.max_tokens,
+            "temperature": self.temperature,
+            "stream": True,
+        }
+        if self.llama_cpp:  # greedy, and reuse the slot's cached prefix
+            body |= {"top_k": 1, "repeat_penalty": sampling.repeat_penalty, "cache_prompt": True}
+        for event in self._stream("/v1/chat/completions", body):
+            choices = event.get("choices") or [{}]
+            delta = (choices[0].get("delta") or {}).get("content")
+            if delta:
+                yield delta
+
+    def stream_prompt(self, prompt: str, sampling: Sampling) -> Iterator[str]:
+        """Continue a raw, already formatted prompt (one that starts the answer)."""
+        self._need_native("continuing a raw prompt")
+        body = {
+            "prompt": prompt,
+            "n_predict": sampling.max_tokens,
+            "temperature": self.temperature,
+            "top_k": 1,
+            "repeat_penalty": sampling.repeat_penalty,
+            "cache_prompt": True,
+            "stream": True,
+        }
+        for event in self._stream("/completion", body):
+            if event.get("content"):
+                yield str(event["content"])
+
+    def next_token_logprobs(self, prompt: str, n: int = 10) -> dict[str, float]:
+        """The ``n`` likeliest next tokens after ``prompt`` with their log-probabilities."""
+        self._need_native("reading next-token probabilities")
+        body = {
+            "prompt": prompt,
+            "n_predict": 1,
+            "n_probs": n,
+            "temperature": self.temperature,
+            "top_k": 1,
+            "cache_prompt": True,
+        }
+        result = self._post("/completion", body)
+        probabilities = result.get("completion_probabilities") or []
+        if not probabilities:
+            return {}
+        return {t["token"]: float(t["logprob"]) for t in probabilities[0].get("top_logprobs", [])}
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens the model's tokenizer makes of ``text``."""
+        self._need_native("counting tokens")
+        return len(self._post("/tokenize", {"content": text})["tokens"])
+
+    def yes_probability(self, messages: Sequence[Message]) -> float | None:
+        """P("Yes") against P("No") as the reply's first token; None if neither is likely."""
+        logprobs = self.next_token_logprobs(self.render(messages))
+
+        def mass(word: str) -> float:
+            return sum(math.exp(lp) for token, lp in logprobs.items() if token.strip() == word)
+
+        yes, no = mass("Yes"), mass("No")
+        return yes / (yes + no) if yes + no > 0 else None
+
+    # --- the stable prompt prefix in every slot --------------------------------------
+    def warm(self, prefix: str) -> str:
+        """Put the evaluated ``prefix`` into every slot; "restored", "computed" or "skipped".
+
+        The first slot reads it once (or restores it from the slot file a previous start
+        saved, keyed by model, slot size and prefix text); then the slot is saved and
+        restored into the others (~10 ms each), so several users at once, and the next
+        cold start, all skip the prefill (~30 ms a token on 2 cores).
+        """
+        if not self.llama_cpp:
+            return "skipped"
+        key = f"{self.model_path}\x00{self.slot_context}\x00{prefix}"
+        name = f"prefix-{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
+        state = "restored" if self._slot_action(0, "restore", name) else "computed"
+        if state == "computed":
+            self._post("/completion", {"prompt": prefix, "n_predict": 0, "id_slot": 0})
+            if not self._slot_action(0, "save", name):
+                return "computed"  # a server without slot files: the others read on demand
+        for slot in range(1, self.slots):
+            self._slot_action(slot, "restore", name)
+        return state
+
+    def _slot_action(self, slot: int, action: str, filename: str) -> bool:
+        try:
+            response = self._http.post(
+                f"{self.root}/slots/{slot}", params={"action": action}, json={"filename": filename}
+            )
+        except httpx.HTTPError as exc:
+            raise self._failure(exc) from exc
+        return response.status_code == 200
+
+    # --- transport -----------------------------------------------------------------
+    def _need_native(self, what: str) -> None:
+        if not self.llama_cpp:
+            raise LLMError(f"{what} needs a llama.cpp server; {self.base_url} is another kind")
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._http.post(self.root + path, json=body)
+        except httpx.HTTPError as exc:
+            raise self._failure(exc) from exc
+        self._check(response)
+        result = response.json()
+        _log_timings(path, result)
+        return result
+
+    def _stream(self, path: str, body: dict[str, Any]) -> Iterator[dict]:
+        """Server-sent events of one request, decoded; a deadline bounds the whole answer."""
+        url = self.root + path
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._http.stream("POST", url, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                for line in response.iter_lines():
+                    if time.monotonic() > deadline:
+                        raise LLMError(self._busy())
+                    field, _, data = line.partition(":")
+                    data = data.strip()
+                    if field not in ("data", "error") or not data:
+                        continue  # comments, keep-alives
+                    if data == "[DONE]":
+                        return
+                    event = json.loads(data)
+                    if field == "error" or "error" in event:  # llama.cpp sends "error: {…}"
+                        raise LLMError(f"the language model failed: {_message(event)}")
+                    _log_timings(path, event)
+                    yield event
+        except httpx.TimeoutException as exc:
+            raise LLMError(self._busy()) from exc
+        except httpx.HTTPError as exc:
+            raise self._failure(exc) from exc
+
+    def _busy(self) -> str:
+        return (
+            f"the language model did not answer within {self.timeout:.0f} s (too many "
+            "questions at once, or the server is stuck); try again in a moment"
+        )
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            detail = _message(response.json())
+        except ValueError:
+            detail = response.text[:200]
+        raise LLMError(
+            f"the language model refused the request (HTTP {response.status_code}: {detail})"
+        )
+
+    def _failure(self, exc: Exception) -> LLMError:
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMError(self._busy())
+        failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if self.remote:
+            return LLMError(
+                f"the LLM server at {self.base_url} failed or is unreachable ({failure}); "
+                "check that it is running"
+            )
+        return LLMError(f"the language model failed: {failure}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _log_timings(path: str, result: Any) -> None:
+    """Log the server's own account of a request (``QA_LOG=debug`` or logging config)."""
+    timings = result.get("timings") if isinstance(result, dict) else None
+    if timings and log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s slot=%s cached=%s read=%s (%.0f ms) generated=%s (%.0f ms)",
+            path,
+            result.get("id_slot", "?"),
+            timings.get("cache_n"),
+            timings.get("prompt_n"),
+            timings.get("prompt_ms", 0.0),
+            timings.get("predicted_n"),
+            timings.get("predicted_ms", 0.0),
+        )
+
+
+def _message(payload: Any) -> str:
+    error = payload.get("error", payload) if isinstance(payload, dict) else payload
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    return " ".join(str(error).split())[:200]
+
+
+def _slot_context(props: dict[str, Any]) -> int:
+    settings = props.get("default_generation_settings") or {}
+    return int(settings.get("n_ctx", 0) or 0)
+
+
+def connect(config: Config, engine_url: str | None = None) -> LLMClient:
+    """The client for ``config``: the remote server when one is set, else the local engine."""
     if config.uses_openai_server:
-        return _openai_like(config)
-    path = resolve_model_path(config.model, config.model_cache_dir, config.model_sha256)
-    return _llama_cpp(path, config)
+        return LLMClient(
+            config.openai_base_url,
+            model=config.openai_model,
+            api_key=config.openai_api_key,
+            timeout=config.request_timeout_s,
+            temperature=config.temperature,
+        )
+    if engine_url is None:
+        raise ValueError("a local engine URL is needed when no server is configured")
+    return LLMClient(
+        f"{engine_url}/v1",
+        model="qwen-local",
+        timeout=config.request_timeout_s,
+        temperature=config.temperature,
+        remote=False,
+    )
 
 
-def load_models(config: Config) -> tuple[LLM, YesNoProbe | None]:
-    """The answering LLM and, for a local model, the Yes/No probe's own context beside it.
-
-    One after the other: llama-cpp-python silences loading by pointing the process's
-    stdout and stderr at /dev/null and back, and two loads at once can leave them there.
-    """
-    from llama_index.llms.llama_cpp import LlamaCPP
-
-    llm = load_llm(config)
-    if not isinstance(llm, LlamaCPP):
-        return llm, None  # over HTTP there are no logits to read
-    threads = config.n_threads or max(1, os.cpu_count() or 1)
-    return llm, YesNoProbe(llm.model_path, min(config.n_ctx, PROBE_CONTEXT), threads)
-
-
-def _openai_like(config: Config) -> LLM:
+def llama_index_llm(client: LLMClient, config: Config) -> Any:
+    """The same server as a llama-index ``LLM`` (for the out-of-the-box baseline)."""
     from llama_index.llms.openai_like import OpenAILike
 
     return OpenAILike(
-        model=config.openai_model or "default",
-        api_base=config.openai_base_url,
+        model=client.model,
+        api_base=client.base_url,
         api_key=config.openai_api_key,
         is_chat_model=True,
         temperature=config.temperature,
         max_tokens=config.max_new_tokens,
-        context_window=config.n_ctx,
-        timeout=120,
+        context_window=client.slot_context or config.n_ctx,
+        timeout=config.request_timeout_s,
         max_retries=1,
     )
-
-
-def _llama_cpp(path: Path, config: Config) -> LLM:
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-    from llama_index.llms.llama_cpp import LlamaCPP
-
-    threads = config.n_threads or max(1, os.cpu_count() or 1)
-    try:
-        llm = LlamaCPP(
-            model_path=str(path),
-            temperature=config.temperature,
-            max_new_tokens=config.max_new_tokens,
-            context_window=config.n_ctx,
-            generate_kwargs={"top_k": 1, "repeat_penalty": 1.0},
-            model_kwargs={"n_threads": threads, "n_batch": 512, "verbose": False},
-            verbose=False,
-        )
-    except (ValueError, RuntimeError) as exc:
-        raise ModelIntegrityError(
-            f"llama.cpp could not load {path} ({exc}); check that it is a complete GGUF file"
-        ) from exc
-
-    model = llm._model  # the underlying llama_cpp.Llama, to read the GGUF's own template
-    template = model.metadata.get("tokenizer.chat_template")
-    if not template:
-        raise ModelIntegrityError(
-            f"{path} has no chat template in its metadata; use an instruct GGUF model"
-        )
-    eos = model.detokenize([model.token_eos()], special=True).decode("utf-8", errors="ignore")
-    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token="")
-
-    def messages_to_prompt(messages: Sequence[ChatMessage]) -> str:
-        rendered = formatter(
-            messages=[{"role": m.role.value, "content": m.content or ""} for m in messages]
-        )
-        return rendered.prompt
-
-    def completion_to_prompt(completion: str) -> str:
-        return messages_to_prompt([ChatMessage(role="user", content=completion)])
-
-    llm.messages_to_prompt = messages_to_prompt
-    llm.completion_to_prompt = completion_to_prompt
-    llm.generate_kwargs["stop"] = sorted({eos, "<|im_end|>", "<|endoftext|>"} - {""})
-    return llm
-
-
-class YesNoProbe:
-    """P("Yes") against P("No") as the model's next token, in a llama.cpp context of its own.
-
-    The answerability self-check and the yes/no polarity check read the model's logits
-    after a short prompt (no generation). Run in the answering context they would overwrite
-    its cached prompt prefix (the whole article, or the rules), and the next question would
-    re-read it: seed warm p50 1.4 s -> 10.6 s. A second context on the same GGUF file keeps
-    both caches; the weights are memory-mapped once by the OS, the extra KV cache costs
-    about 0.1 GB at 4,096 tokens. The probe's own instructions stay cached here in turn.
-    """
-
-    def __init__(self, model_path: str, n_ctx: int, n_threads: int) -> None:
-        from llama_cpp import Llama
-
-        self._model = Llama(
-            model_path=model_path,
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_batch=256,  # llama-cpp-python keeps n_batch x vocabulary float logits (150 MB)
-            verbose=False,
-        )
-        model = self._model
-
-        def ids(word: str) -> list[int]:
-            spellings = (word.encode(), f" {word}".encode())
-            return sorted({model.tokenize(w, add_bos=False, special=False)[0] for w in spellings})
-
-        self._yes, self._no = ids("Yes"), ids("No")
-
-    def probability(self, prompt: str) -> float | None:
-        """P("Yes") as the next token after the formatted ``prompt`` (about 0.7 s / 100 tokens).
-
-        ``None`` for a prompt longer than the probe's context (the check then abstains
-        from voting rather than failing the answer).
-        """
-        model = self._model
-        tokens = model.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        if len(tokens) >= model.n_ctx():
-            return None
-        cached = 0
-        for old, new in zip(model._input_ids, tokens, strict=False):
-            if old != new:
-                break
-            cached += 1
-        model.n_tokens = min(cached, len(tokens) - 1, model.n_tokens)
-        model.eval(tokens[model.n_tokens :])
-        logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),))
-
-        def mass(ids: list[int]) -> float:
-            return float(np.logaddexp.reduce([float(logits[i]) for i in ids]))
-
-        return float(1 / (1 + np.exp(mass(self._no) - mass(self._yes))))
-
-
-PROBE_CONTEXT = 2048  # tokens: instructions, an evidence window, a question and a claim
-
-
-def supports_prefill(llm: LLM) -> bool:
-    """Can the answer be started for the model (a raw prompt)? Local llama.cpp only."""
-    from llama_index.llms.llama_cpp import LlamaCPP
-
-    return isinstance(llm, LlamaCPP)
-
-
-def warm_prefix(llm: LLM, prefix: str, cache_dir: Path) -> str:
-    """Make llama.cpp start from an already evaluated ``prefix`` (the stable system prompt).
-
-    The first question after a start would otherwise pay for reading the whole prompt
-    (about 15 s for ~900 tokens on 2 cores). The evaluated state is saved next to the
-    model once, keyed by model file and prefix, and loaded on later starts in well under
-    a second. Returns "loaded", "computed" or "skipped" (not a local model).
-    """
-    import pickle
-
-    from llama_index.llms.llama_cpp import LlamaCPP
-
-    if not isinstance(llm, LlamaCPP):
-        return "skipped"
-    model = llm._model
-    model_file = Path(llm.model_path)
-    stat = model_file.stat()
-    key = hashlib.sha256(
-        f"{model_file.name}\x00{stat.st_size}\x00{model.n_ctx()}\x00{prefix}".encode()
-    ).hexdigest()[:24]
-    state_file = cache_dir / f"prefix-{key}.state"
-    if state_file.is_file():
-        try:
-            with open(state_file, "rb") as handle:
-                state = pickle.load(handle)
-            _restore(model, state.llama_state, state.input_ids, state.n_tokens)
-            return "loaded"
-        except Exception:  # a stale or damaged cache entry: recompute it
-            state_file.unlink(missing_ok=True)
-    tokens = model.tokenize(prefix.encode("utf-8"), add_bos=False, special=True)
-    model.reset()
-    model.eval(tokens)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = state_file.with_suffix(f".partial-{os.getpid()}")
-    state = model.save_state()
-    # Per-token logits of the prefix are never read again (generation continues after the
-    # question); one zero row, broadcast on load, keeps the file at the KV cache's size.
-    state.scores = np.zeros((1, state.scores.shape[1]), dtype=state.scores.dtype)
-    with open(partial, "wb") as handle:
-        pickle.dump(state, handle)
-    os.replace(partial, state_file)
-    return "computed"
-
-
-@contextmanager
-def prompt_cache_kept(llm: LLM) -> Iterator[None]:
-    """Run a detour through another prompt without losing the evaluated prompt cache.
-
-    A second look at a few sentences (see ``Config.second_look``) would overwrite the
-    cached whole-article prompt and make the next question re-read it (~6 s); the KV
-    cache is copied aside (~60 MB, tens of milliseconds) and put back afterwards.
-    """
-    from llama_index.llms.llama_cpp import LlamaCPP
-
-    if not isinstance(llm, LlamaCPP):
-        yield
-        return
-    import llama_cpp
-
-    model = llm._model
-    size = llama_cpp.llama_state_get_size(model._ctx.ctx)
-    data = (ctypes.c_uint8 * size)()
-    used = llama_cpp.llama_state_get_data(model._ctx.ctx, data, size)
-    input_ids, n_tokens = model.input_ids.copy(), model.n_tokens
-    try:
-        yield
-    finally:
-        _restore(model, bytes(data[:used]), input_ids, n_tokens)
-
-
-def _restore(model: Any, data: bytes, input_ids: np.ndarray, n_tokens: int) -> None:
-    """Put a llama.cpp context back to a saved KV cache and its token ids.
-
-    Unlike ``Llama.load_state`` this leaves the per-token logits buffer alone (n_batch x
-    vocabulary floats, 300 MB, zeroed and refilled on every load: 0.6 s of each cold
-    start); the prefix's logits are never read, generation continues after the question.
-    """
-    import llama_cpp
-
-    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-    if llama_cpp.llama_state_set_data(model._ctx.ctx, buffer, len(data)) != len(data):
-        raise RuntimeError("llama.cpp did not accept the saved prompt state")
-    model.input_ids = input_ids.copy()
-    model.n_tokens = n_tokens
-    model._requires_eval = True

@@ -1,8 +1,10 @@
 """The question-answering pipeline: retrieve, generate, verify, abstain.
 
 One :class:`Pipeline` per process holds the models and a snapshot of the index; it is
-created on first use by :func:`get_pipeline` and reused. The local LLM is not
-thread-safe, so requests are serialised by a lock (callers queue, nothing crashes).
+created on first use by :func:`get_pipeline` and reused. Questions are answered
+concurrently: the model is a llama.cpp server (in-process or remote) that batches
+requests over its slots, and the index snapshot is swapped only between answers
+(:class:`SnapshotGuard`), so no answer mixes two generations of the index.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from qa.answerability import (
 from qa.calculate import calculated_claim, needs_calculation, shown_calculation
 from qa.citations import MARKER, Verified, Verifier
 from qa.config import Config
+from qa.engine import LocalEngine, start_local_engine
 from qa.errors import IndexMissingError, LLMError, QAError
 from qa.evidence import select_evidence
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
-from qa.llm import load_models, model_label, prompt_cache_kept, supports_prefill, warm_prefix
+from qa.llm import LLMClient, Sampling, connect, model_label
 from qa.polarity import agree
 from qa.prompts import (
     CALCULATION_LEAD,
@@ -69,32 +72,83 @@ class IndexSnapshot:
     checker: AnswerabilityChecker
 
 
-class Pipeline:
-    """Models plus index snapshot; ``ask``/``ask_stream`` answer one question at a time.
+class SnapshotGuard:
+    """Many answers at once, or one index swap: a readers-writer lock.
 
-    The lock is a plain ``threading.Lock`` (not tied to a thread) because a streaming
-    generator may be resumed on another worker thread, as Gradio does.
+    Answers hold a read share while they run; a refresh that has a new snapshot to put
+    in place waits for the answers in flight to finish (new ones wait behind it), so an
+    answer never reads passages from one generation and sentences from another. Not
+    tied to threads: a streaming answer may be resumed on another worker thread.
     """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing)
+            self._writing = True
+            self._cond.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+class Pipeline:
+    """Models plus index snapshot; ``ask``/``ask_stream`` may run on many threads at once."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.model_name = model_label(config)
-        self._lock = threading.Lock()
+        self._guard = SnapshotGuard()
+        self._refreshing = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
+        self._vectors_lock = threading.Lock()
+        self.engine: LocalEngine | None = None
         self._stale = False  # a reload failed: the snapshot's database handle may be dead
         self.answerability = load_answerability(config)
         self.store = open_store(config)
         # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
-        # do it while this thread imports torch and loads the embedder and the index.
+        # do it while this thread loads the embedder and the index.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
-            pending = pool.submit(load_models, config)
+            pending = pool.submit(self._connect)
             from index.embed import load_embedder
 
             self._embedder = load_embedder(config.embed_model, config.model_cache_dir)
             self.index = self._load_index()
-            self.llm, self._probe = pending.result()
-        self.disabled = self._disabled_checks()
+            self.llm: LLMClient = pending.result()
+        self.disabled = self.llm.missing
         self.prefix_state = self._warm()
+
+    def _connect(self) -> LLMClient:
+        """The model server's client; the in-process engine first unless one is configured."""
+        if not self.config.uses_openai_server:
+            self.engine = start_local_engine(self.config)
+        return connect(self.config, self.engine.url if self.engine else None)
+
+    def close(self) -> None:
+        """Stop the in-process engine and close the client (the process may go on)."""
+        self.llm.close()
+        if self.engine is not None:
+            self.engine.close()
 
     # --- index ------------------------------------------------------------------------
     def _load_index(self) -> IndexSnapshot:
@@ -136,17 +190,20 @@ class Pipeline:
         ``qa ingest --rebuild``), instead of querying a dead database handle.
         """
         store = self.store
-        if not self._stale and store.writer_active():
-            return  # another process is writing: keep answering from our snapshot
-        manifest = store.read_manifest()
-        if manifest is None or self._stale:
-            store.forget_handles()  # the old database handle is stale
-        elif manifest.generation == self.index.generation:
-            return
-        self._stale = True
-        self.index = self._load_index()
-        self._stale = False
-        self.prefix_state = self._warm()
+        with self._refreshing:
+            if not self._stale and store.writer_active():
+                return  # another process is writing: keep answering from our snapshot
+            manifest = store.read_manifest()
+            if manifest is None or self._stale:
+                store.forget_handles()  # the old database handle is stale
+            elif manifest.generation == self.index.generation:
+                return
+            self._stale = True
+            index = self._load_index()
+            with self._guard.writing():  # answers in flight finish on the old snapshot
+                self.index = index
+                self._stale = False
+                self.prefix_state = self._warm()
 
     def _warm(self) -> str:
         """Load (or compute once) the model state for the stable part of the prompt.
@@ -154,15 +211,15 @@ class Pipeline:
         That is everything before the question when the whole corpus fits the prompt, and
         the rules with their examples otherwise (the evidence then changes per question).
         """
+        if not self.llm.llama_cpp:
+            return "skipped"  # another kind of server: it caches prompts as it does
         if self._whole_corpus_fits():
             marker = "\x00QUESTION\x00"
-            prompt = self.llm.messages_to_prompt(
-                answer_messages(self.index.passages, marker, self.abstain)
-            )
+            prompt = self.llm.render(answer_messages(self.index.passages, marker, self.abstain))
             prefix = prompt.split(marker)[0]
         else:
             prefix = self._rules_prefix()
-        return warm_prefix(self.llm, prefix, self.config.model_cache_dir)
+        return self.llm.warm(prefix)
 
     def _rules_prefix(self) -> str:
         """The prompt text every question shares when evidence is chosen per question.
@@ -172,44 +229,32 @@ class Pipeline:
         """
         first = self.index.passages[0]
         a, b = (
-            self.llm.messages_to_prompt(
-                answer_messages([replace(first, doc=doc, text=doc)], "?", self.abstain)
-            )
+            self.llm.render(answer_messages([replace(first, doc=doc, text=doc)], "?", self.abstain))
             for doc in ("a", "b")
         )
         common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
         return a[: a.rfind("\n", 0, common) + 1]
 
-    def _disabled_checks(self) -> list[str]:
-        """What this configuration cannot run, and why (stated in every Answer)."""
-        disabled = []
-        if self._probe is None:
-            disabled.append(
-                "model self-check and yes/no polarity check: an HTTP model server gives no "
-                "next-token probabilities (the answerability check runs on its other signals)"
-            )
-        if not supports_prefill(self.llm):
-            disabled.append(
-                "worked calculations: they continue a raw prompt, which a chat API cannot"
-            )
-        return disabled
-
     # --- similarity for verification ---------------------------------------------------
-    def _embed(self, texts: list[str]) -> None:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if len(self._vectors) + len(missing) > 20_000:  # ~30 MB: start over, never grow unbounded
-            self._vectors.clear()
-            missing = list(dict.fromkeys(texts))
+    def _embed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Unit vectors of ``texts``, from a bounded cache shared by concurrent answers."""
+        with self._vectors_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             vectors = self._embedder.get_text_embedding_batch(missing)
-            for text, vector in zip(missing, vectors, strict=True):
-                array = np.asarray(vector, dtype=np.float32)
-                self._vectors[text] = array / (np.linalg.norm(array) or 1.0)
+            with self._vectors_lock:
+                if len(self._vectors) + len(missing) > 20_000:  # ~30 MB: start over
+                    self._vectors.clear()
+                for text, vector in zip(missing, vectors, strict=True):
+                    array = np.asarray(vector, dtype=np.float32)
+                    found[text] = self._vectors[text] = array / (np.linalg.norm(array) or 1.0)
+        return found
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts' embeddings (cached)."""
-        self._embed([a, b])
-        return float(self._vectors[a] @ self._vectors[b])
+        vectors = self._embed([a, b])
+        return float(vectors[a] @ vectors[b])
 
     # --- answering ------------------------------------------------------------------
     def assess(self, question: str, claim: str, sentences: Iterable[SourceSentence]) -> Verdict:
@@ -221,13 +266,10 @@ class Pipeline:
         return self._yes_probability(self_check_messages(passage, question, claim))
 
     def _yes_probability(self, messages: list) -> float | None:
-        """The model's P("Yes") as the next token after ``messages`` (None over HTTP)."""
-        if self._probe is None:
+        """The model's P("Yes") as the reply's first token (None without log-probabilities)."""
+        if not self.llm.llama_cpp:
             return None
-        try:
-            return self._probe.probability(self.llm.messages_to_prompt(messages))
-        except Exception as exc:  # a model failure here must not lose the answer
-            raise LLMError(f"the language model failed while checking: {exc}") from exc
+        return self.llm.yes_probability(messages)
 
     def sentences_of(self, passages: Iterable[Passage]) -> list[SourceSentence]:
         """The index's sentences inside ``passages`` (which may be cut to a few sentences)."""
@@ -329,10 +371,10 @@ class Pipeline:
         config = self.config
         text = clean_question(question, config.max_question_chars)
         turns = normalise_history(history, config.history_turns)
-        with self._lock:
-            started = time.perf_counter()
+        started = time.perf_counter()
+        self.refresh()
+        with self._guard.reading():
             timings: dict[str, float] = {}
-            self.refresh()
             standalone, instructed = split_instructions(text)
             standalone = as_direct_question(standalone)
             rewritten = standalone if instructed or standalone != text else None
@@ -382,10 +424,9 @@ class Pipeline:
                 # A second look at only the best sentences (see Config.second_look).
                 yield Delta("\n\n")
                 look = time.perf_counter()
-                with prompt_cache_kept(self.llm):
-                    more, second = yield from self._draft(
-                        focus, standalone, kind, self._verifier(standalone, focus), timings, started
-                    )
+                more, second = yield from self._draft(
+                    focus, standalone, kind, self._verifier(standalone, focus), timings, started
+                )
                 raw += "\n\n" + more
                 verified = verified if second.abstained else second
                 timings["second_look"] = time.perf_counter() - look
@@ -488,7 +529,7 @@ class Pipeline:
             timings.setdefault("first_token", time.perf_counter() - started)
             return Delta(delta)
 
-        if needs_calculation(question) and supports_prefill(self.llm):
+        if needs_calculation(question) and self.llm.llama_cpp:
             for delta in self._calculate(context, question):
                 yield note(delta)
             claim = calculated_claim(raw)
@@ -497,56 +538,42 @@ class Pipeline:
                 return raw, verified
             yield note("\n\n")
         working = len(raw)
-        stream = self._stream(answer_messages(context, question, self.abstain))
-        with self._penalise_repeats(kind in (Kind.LIST, Kind.SUMMARY)):
-            for delta in stream:
-                yield note(delta)
-                if looping(raw[working:]):
-                    break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
-            stream.close()
+        stream = self._stream(
+            answer_messages(context, question, self.abstain), self._sampling(kind)
+        )
+        for delta in stream:
+            yield note(delta)
+            if looping(raw[working:]):
+                break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
+        stream.close()
         return raw, verifier.verify(raw[working:])
 
-    @contextmanager
-    def _penalise_repeats(self, on: bool) -> Iterator[None]:
-        """For lists and summaries, penalise repeated tokens (local llama.cpp models).
+    def _sampling(self, kind: Kind | None = None) -> Sampling:
+        """Greedy decoding; lists and summaries with a repetition penalty.
 
         Greedy decoding of a list by the 1.5B model loops on its first item; a repetition
         penalty moves it on to the next one. Facts keep the plain greedy decoding (a
-        penalty there garbles copied figures). The LLM runs under the pipeline lock, so
-        the temporary setting cannot leak into another request.
+        penalty there garbles copied figures). Sent with the request, so concurrent
+        answers never see each other's settings.
         """
-        settings = getattr(self.llm, "generate_kwargs", None)
-        if not on or not isinstance(settings, dict) or "repeat_penalty" not in settings:
-            yield
-            return
-        previous = settings["repeat_penalty"]
-        settings["repeat_penalty"] = LIST_REPEAT_PENALTY
-        try:
-            yield
-        finally:
-            settings["repeat_penalty"] = previous
+        broad = kind in (Kind.LIST, Kind.SUMMARY)
+        penalty = LIST_REPEAT_PENALTY if broad else 1.0
+        return Sampling(max_tokens=self.config.max_new_tokens, repeat_penalty=penalty)
 
-    def _stream(self, messages: list) -> Iterator[str]:
-        return self._generate(lambda: self.llm.stream_chat(messages))
+    def _stream(self, messages: list, sampling: Sampling) -> Iterator[str]:
+        return self._generate(lambda: self.llm.stream_chat(messages, sampling))
 
     def _stream_text(self, prompt: str) -> Iterator[str]:
         """Continue a raw, already formatted prompt (one that starts the answer)."""
-        return self._generate(lambda: self.llm.stream_complete(prompt, formatted=True))
+        return self._generate(lambda: self.llm.stream_prompt(prompt, self._sampling()))
 
-    def _generate(self, start: Callable[[], Iterable]) -> Iterator[str]:
+    def _generate(self, start: Callable[[], Iterable[str]]) -> Iterator[str]:
         try:
-            for chunk in start():
-                if chunk.delta:
-                    yield chunk.delta
+            yield from start()
         except QAError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a bug below the client: still one readable line
             failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
-            if self.config.uses_openai_server:
-                raise LLMError(
-                    f"the LLM server at {self.config.openai_base_url} failed or is unreachable "
-                    f"({failure}); check that it is running"
-                ) from exc
             raise LLMError(f"the language model failed: {failure}") from exc
 
     def _calculate(self, context: list[Passage], question: str) -> Iterator[str]:
@@ -556,7 +583,7 @@ class Pipeline:
         first (it otherwise repeats one of them as the answer); generation stops once a
         calculation is written out.
         """
-        prompt = self.llm.messages_to_prompt(answer_messages(context, question, self.abstain))
+        prompt = self.llm.render(answer_messages(context, question, self.abstain))
         text = ""
         stream = self._stream_text(prompt + CALCULATION_LEAD)
         for delta in stream:
@@ -570,7 +597,7 @@ class Pipeline:
     def _complete_line(self, messages: list) -> str:
         """The model's first line of output; generation stops as soon as it is complete."""
         text = ""
-        stream = self._stream(messages)
+        stream = self._stream(messages, self._sampling())
         for delta in stream:
             text += delta
             if "\n" in text.lstrip():

@@ -6,13 +6,18 @@ answers, a chat whose answers stream token by token and are then replaced by the
 verified answer, and under each answer its sources: the passage each ``[n]`` points at,
 with the exact supporting span highlighted.
 
-Concurrency: the local LLM is not thread-safe. Every event that runs it (typing a
-question, clicking an example, retrying, and the ``/chat`` and ``/ask`` API endpoints) is
-registered with ``concurrency_limit=1`` and one shared ``concurrency_id``
-(:data:`CONCURRENCY_ID`), so Gradio's queue runs one answer at a time and everybody else
-waits in line (the browser shows the queue position). The pipeline's own lock is a
-second line of defence; each answer is generated on one dedicated thread so that lock is
-always taken and released by the same thread.
+Concurrency: the model is llama.cpp's server, which decodes several answers in one
+batch over its slots. Every event that answers (typing a question, clicking an example,
+retrying, and the ``/chat`` and ``/ask`` API endpoints) shares one Gradio queue
+(:data:`CONCURRENCY_ID`) whose concurrency is the server's slot count: that many people
+are answered at once, anyone beyond waits in line (the browser shows the queue
+position). Adding and removing documents has a queue of its own (one at a time); the
+pipeline swaps in the new index between answers.
+
+Team use: ``launch(..., auth=[(user, password), ...])`` puts Gradio's login in front of
+the page and the API; :func:`launch` refuses a non-local ``host`` without it unless
+``allow_no_auth`` says so. Uploads larger than the ingester's limit are refused by
+Gradio with a message before they are stored.
 
 API (``gradio_client``): ``Client(url).predict("Where were the missiles fired from?",
 api_name="/chat")`` returns the final chat message as a string: the verified answer with
@@ -37,12 +42,13 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from qa.config import Config
-from qa.errors import QAError
+from qa.errors import ConfigError, QAError
 from qa.types import Answer, Citation, Delta, Passage
 
 if TYPE_CHECKING:
@@ -53,8 +59,11 @@ log = logging.getLogger(__name__)
 API_NAME = "chat"
 """The chat endpoint's name: ``Client(url).predict(question, api_name="/chat")``."""
 
-CONCURRENCY_ID = "qa-llm"
-"""Every event that runs the model shares this Gradio queue (``concurrency_limit=1``)."""
+CONCURRENCY_ID = "qa-answer"
+"""Every event that answers shares this Gradio queue (concurrency = the model's slots)."""
+
+DOCUMENTS_ID = "qa-documents"
+"""Uploads and removals share this queue, one at a time."""
 
 EXAMPLES = [
     "Where were the missiles fired from?",
@@ -222,8 +231,8 @@ def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
     """The upload and remove handlers: change the documents folder, re-index, reload.
 
     Both return the new header, a one-line status and the documents to choose from. They
-    run in the model's queue (:data:`CONCURRENCY_ID`), so the index never changes under
-    an answer being written.
+    run one at a time (:data:`DOCUMENTS_ID`); answers being written finish on the index
+    they started with (the pipeline swaps snapshots between answers).
     """
     from index.corpus import add_files, remove_document
 
@@ -238,8 +247,6 @@ def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects a progress bar)
     ) -> tuple[Any, ...]:
         """Add the uploaded files to the documents folder and index them."""
-        from pathlib import Path
-
         if not files:
             return gr.update(), "", gr.update(), None
 
@@ -322,11 +329,11 @@ class _Failed:
 def _stream_on_own_thread(
     pipeline: Pipeline, message: str, history: list[dict[str, str]]
 ) -> Iterator[Delta | Answer]:
-    """``pipeline.ask_stream`` run start to finish on one thread.
+    """``pipeline.ask_stream`` run start to finish on a thread of its own.
 
-    Gradio advances a sync generator on whichever worker thread is free, so the
-    pipeline's lock (owned by the thread that took it) could otherwise be released by a
-    different thread, or re-entered by a second request on the same thread.
+    The answer keeps being generated (and its read share of the index released) on one
+    thread whatever Gradio's workers do; when the browser stops or leaves, the consumer
+    sets ``stop`` and generation ends at the next piece instead of running on.
     """
     items: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
@@ -423,11 +430,11 @@ class _ChatInterface(gr.ChatInterface):
         return messages
 
 
-def _share_one_queue(app: gr.Blocks, fn: Any) -> None:
+def _share_one_queue(app: gr.Blocks, fn: Any, limit: int) -> None:
     """Put every event that runs ``fn`` (UI submit, examples, retry, API) in one queue."""
     for block_fn in app.fns.values():
         if getattr(block_fn.fn, "__wrapped__", None) is fn:
-            block_fn.concurrency_limit = 1
+            block_fn.concurrency_limit = limit
             block_fn.concurrency_id = CONCURRENCY_ID
 
 
@@ -459,8 +466,8 @@ def prepare(config: Config) -> Pipeline:
 def build_app(config: Config) -> gr.Blocks:
     """The chat app for ``config`` (indexes the seeds and loads the models first).
 
-    The chat endpoint is ``/chat`` (and ``/ask`` for JSON), with ``concurrency_limit=1``
-    and a shared ``concurrency_id``: requests queue, one answer is generated at a time.
+    The chat endpoint is ``/chat`` (and ``/ask`` for JSON); both share one queue whose
+    concurrency is the model server's slot count.
     Pass ``css=CSS`` to ``launch()`` for the intended look (:func:`launch` does).
     """
     return _build(prepare(config))
@@ -471,6 +478,7 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
 
     respond = make_respond(pipeline)
     add, remove = make_document_actions(pipeline)
+    slots = answer_concurrency(pipeline)
     with gr.Blocks(title="Ask your documents", fill_height=True) as app:
         header = gr.HTML(
             render_header(pipeline.index.docs, pipeline.model_name), elem_id="qa-header"
@@ -514,14 +522,14 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
             title=None,
             api_name=API_NAME,
             api_description=respond.__doc__,
-            concurrency_limit=1,
+            concurrency_limit=slots,
             fill_height=True,
             flagging_mode="never",
         )
         gr.api(
             make_ask(pipeline),
             api_name="ask",
-            concurrency_limit=1,
+            concurrency_limit=slots,
             concurrency_id=CONCURRENCY_ID,
         )
         upload.upload(
@@ -530,7 +538,7 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
             outputs=[header, status, chosen, upload],
             api_name="add_documents",
             concurrency_limit=1,
-            concurrency_id=CONCURRENCY_ID,
+            concurrency_id=DOCUMENTS_ID,
         )
         remove_button.click(
             remove,
@@ -538,14 +546,65 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
             outputs=[header, status, chosen],
             api_name="remove_document",
             concurrency_limit=1,
-            concurrency_id=CONCURRENCY_ID,
+            concurrency_id=DOCUMENTS_ID,
         )
-    _share_one_queue(app, respond)
+    _share_one_queue(app, respond, slots)
     return app
 
 
-def launch(config: Config, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+def answer_concurrency(pipeline: Pipeline) -> int:
+    """How many answers the chat generates at once: the model server's slots."""
+    return max(1, pipeline.llm.slots)
+
+
+Credentials = list[tuple[str, str]]
+
+
+def read_auth_file(path: Path) -> Credentials:
+    """``user:password`` lines (blank lines and ``#`` comments ignored) for Gradio's login."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the auth file {path} ({exc})") from exc
+    pairs: Credentials = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, colon, password = line.partition(":")
+        if not colon or not user.strip() or not password:
+            raise ConfigError(f"{path} line {number}: expected user:password")
+        pairs.append((user.strip(), password))
+    if not pairs:
+        raise ConfigError(f"{path} holds no user:password line")
+    return pairs
+
+
+def check_exposure(host: str, auth: Credentials | None, allow_no_auth: bool, share: bool) -> None:
+    """Refuse to serve the documents beyond this machine without a login, unless told to."""
+    from qa.engine import LOCAL_HOSTS
+
+    exposed = share or host not in LOCAL_HOSTS
+    if exposed and not auth and not allow_no_auth:
+        where = "a public share link" if share else f"--host {host}"
+        raise ConfigError(
+            f"{where} makes the chat reachable from other machines: give --auth-file FILE "
+            "(user:password lines), or --no-auth to serve it without a login"
+        )
+
+
+def launch(
+    config: Config,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    auth: Credentials | None = None,
+    allow_no_auth: bool = False,
+) -> None:
     """Serve the chat on ``host:port`` (localhost unless asked) until interrupted."""
+    from index.extract import MAX_FILE_BYTES
+
+    check_exposure(host, auth, allow_no_auth, share)
     app = build_app(config)
     app.queue(default_concurrency_limit=1)
     print(f"Open http://{host}:{port} in a browser (Ctrl+C to stop).", flush=True)
@@ -556,4 +615,6 @@ def launch(config: Config, host: str = "127.0.0.1", port: int = 7860, share: boo
         css=CSS,
         footer_links=["api"],
         show_error=False,
+        auth=auth or None,
+        max_file_size=MAX_FILE_BYTES,
     )

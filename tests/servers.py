@@ -1,4 +1,4 @@
-"""Real servers on localhost for the scale-out tests: ``chroma run`` and ``llama_cpp.server``.
+"""Real servers on localhost for the scale-out tests: ``chroma run`` and ``qa serve-model``.
 
 Each is a child process the tests start, stop (to see what the app does when it goes
 away) and start again on the same port and data.
@@ -86,26 +86,25 @@ class ChromaServer(ServerProcess):
 
 
 class LlamaServer(ServerProcess):
-    """``python -m llama_cpp.server`` serving a GGUF as model "qwen-local"."""
+    """``qa serve-model``: llama.cpp's own server on a GGUF, model name "qwen-local"."""
 
-    ready_path = "/models"
+    ready_path = "/health"  # 503 while the model loads, 200 once it serves
     start_timeout = 180.0
 
-    def __init__(self, model: Path, log: Path) -> None:
+    def __init__(self, model: Path, log: Path, parallel: int = 2) -> None:
         super().__init__()
-        self.model, self.log = model, log
+        self.model, self.log, self.parallel = model, log, parallel
         self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.root = f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
-            "--port", str(self.port), "--n_ctx", "4096", "--model_alias", "qwen-local",
-            # Replicas send requests at once: queue them (the default cuts off the running one).
-            "--interrupt_requests", "False",
+            sys.executable, "-m", "qa", "serve-model", "--model", str(self.model),
+            "--port", str(self.port), "--parallel", str(self.parallel),
         ]  # fmt: skip
 
     def ready(self, response: Any) -> bool:
-        return bool(json.load(response)["data"])
+        return json.load(response).get("status") == "ok"
 
 
 def default_model() -> Path:

@@ -1,8 +1,9 @@
-"""The answers through a real OpenAI-compatible server: llama.cpp's own (``llama_cpp.server``).
+"""The answers through a real model server of its own: ``qa serve-model`` (llama.cpp's server).
 
-The same GGUF is served on localhost, the way a team would run it on a GPU box; the app
-talks to it over HTTP. What needs the model's logits (the self-check, the yes/no probe)
-or a raw prompt (worked calculations) is turned off, and every Answer says so.
+The same GGUF is served on localhost, the way a team would run it on a bigger box; the
+app talks to it over HTTP exactly as it talks to its in-process engine, so every check
+runs there too: the self-check and the yes/no probe read log-probabilities through the
+server's API, worked calculations continue a raw prompt, and ``Answer.disabled`` is empty.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from servers import LlamaServer, default_model
 from qa.config import Config
 from qa.errors import LLMError
 from qa.pipeline import Pipeline
+from qa.prompts import polarity_messages
 
 pytestmark = pytest.mark.slow
 
@@ -37,22 +39,35 @@ def pipeline(llm_server, tmp_path_factory):
         openai_base_url=llm_server.url,
         openai_model="qwen-local",
     )
-    return Pipeline(config)
+    pipeline = Pipeline(config)
+    yield pipeline
+    pipeline.close()
 
 
-def test_cited_answer_from_the_llm_server(pipeline):
+def test_cited_answer_from_the_model_server_with_every_check_on(pipeline):
+    assert pipeline.llm.llama_cpp and pipeline.llm.slots == 2
+    assert pipeline.engine is None  # nothing loaded in the app's own process
     answer = pipeline.ask("Where were the missiles fired from?")
     assert "Sunan" in answer.text and not answer.abstained
     assert "Sunan" in answer.citations[0].quote
     assert "qwen-local" in answer.model
-    # What cannot run over HTTP is named in the answer itself, with why.
-    assert any("self-check" in d and "HTTP" in d for d in answer.disabled)
-    assert any("calculation" in d for d in answer.disabled)
+    assert answer.disabled == []
+    assert "check" in answer.timings  # the answerability check ran, self-check included
     unanswerable = pipeline.ask("What is the capital of France?")
     assert unanswerable.abstained
 
 
-def test_llm_server_stopped_then_back(pipeline, llm_server):
+def test_yes_no_probe_reads_log_probabilities_through_the_server_api(pipeline):
+    passage = "The ministry said both missiles flew more than 400 miles."
+    true = polarity_messages(passage, "Did the missiles fly more than 400 miles?")
+    false = polarity_messages(passage, "Did the missiles fly less than 10 miles?")
+    logprobs = pipeline.llm.next_token_logprobs(pipeline.llm.render(true))
+    assert any(token.strip() in {"Yes", "No"} for token in logprobs)
+    assert all(lp <= 0 for lp in logprobs.values())
+    assert pipeline.llm.yes_probability(true) > 0.5 > pipeline.llm.yes_probability(false)
+
+
+def test_model_server_stopped_then_back(pipeline, llm_server):
     llm_server.stop()
     try:
         with pytest.raises(LLMError, match=f"LLM server at {llm_server.url}.*unreachable"):

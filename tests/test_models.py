@@ -100,7 +100,7 @@ def test_the_real_default_model_matches_its_pinned_hash():
 
 @pytest.mark.slow
 def test_a_truncated_gguf_is_refused_with_a_clear_message(tmp_path):
-    from qa.llm import load_llm
+    from qa.engine import start_local_engine
 
     config = Config.from_env()
     real = resolve_model_path("fast", config.model_cache_dir)
@@ -108,4 +108,4 @@ def test_a_truncated_gguf_is_refused_with_a_clear_message(tmp_path):
     with open(real, "rb") as source, open(broken, "wb") as target:
         target.write(source.read(8 * 1024 * 1024))  # the header and a little of the weights
     with pytest.raises(ModelIntegrityError, match="could not load"):
-        load_llm(config.replace(model=str(broken)))
+        start_local_engine(config.replace(model=str(broken)))

@@ -93,6 +93,7 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
     )
     pipeline = Pipeline(config)
     assert pipeline.prefix_state == "skipped"
+    assert not pipeline.llm.llama_cpp  # no llama.cpp /props: chat requests only
     assert "test-model" in pipeline.model_name
     answer = pipeline.ask("Where were the missiles fired from?")
 
@@ -108,3 +109,7 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
     assert answer.text == "The missiles were fired from Pyongyang's Sunan area [1]."
     assert "Sunan" in answer.citations[0].quote
     assert not answer.abstained
+    # What this server cannot do is named in the answer itself, with why.
+    assert any("self-check" in d and "log-probabilities" in d for d in answer.disabled)
+    assert any("calculation" in d for d in answer.disabled)
+    assert all(r["path"] == "/v1/chat/completions" for r in FakeServer.requests)

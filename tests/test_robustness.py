@@ -245,7 +245,8 @@ def test_store_deleted_then_corrupted_under_a_running_pipeline(pipeline, config)
 
 # --- model files -----------------------------------------------------------------------------
 def test_truncated_or_damaged_model_file_is_rebuilt_from_the_parts(tmp_path):
-    from qa.llm import load_llm
+    from qa.engine import start_local_engine
+    from qa.llm import connect
     from qa.models import MODELS, resolve_model_path, sha256_of, verify
 
     spec = MODELS["fast"]
@@ -273,7 +274,12 @@ def test_truncated_or_damaged_model_file_is_rebuilt_from_the_parts(tmp_path):
     assert not list(cache.glob("*.partial-*"))
 
     # And llama.cpp loads the repaired file through the normal path.
-    llm = load_llm(Config.from_env(model="fast", model_cache_dir=cache))
-    assert llm.model_path == str(target)
-    assert llm._model.tokenize(b"Sunan", add_bos=False)
-    del llm
+    config = Config.from_env(model="fast", model_cache_dir=cache, n_parallel=1)
+    engine = start_local_engine(config)
+    try:
+        llm = connect(config, engine.url)
+        assert llm.model_path == str(target)
+        assert llm.count_tokens("Sunan") >= 1
+        llm.close()
+    finally:
+        engine.close()

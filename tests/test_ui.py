@@ -93,7 +93,7 @@ def test_client_ask_endpoint_returns_the_typed_answer(server):
         client.submit("  ", api_name="/ask").result(timeout=ANSWER_TIMEOUT)
 
 
-def test_concurrent_requests_are_queued_not_crashed(server):
+def test_concurrent_requests_are_answered_each_with_its_own_answer(server):
     questions = {
         "Where were the missiles fired from?": "Sunan",
         "How far did the missiles fly?": "400",
