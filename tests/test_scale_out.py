@@ -2,10 +2,11 @@
 
 The deployment README's "Scaling out" describes: ``chroma run``, ``qa serve-model``
 (llama.cpp's own server, 4 slots) and N x ``qa chat --chroma-url … --openai-base-url …``.
-Eight concurrent browser sessions (gradio_client) ask four questions each, follow-ups included, spread over both replicas
-while another process ingests one more document into the same index: no answer may be
-lost or crossed with another session's, and the index keeps one copy of every passage.
-Throughput and latency are printed (``-s``), not asserted (``python -m eval.load``).
+Eight concurrent browser sessions (gradio_client) ask four questions each, follow-ups
+included, spread over both replicas while another process ingests one more document into
+the same index: no answer may be lost or crossed with another session's, and the index
+keeps one copy of every passage. Throughput and latency are printed (``-s``), not
+asserted (``python -m eval.load``).
 """
 
 from __future__ import annotations
