@@ -114,3 +114,24 @@ def test_upload_in_the_browser_then_ask_then_remove(chromium, server: Served, wo
         expect(answer).not_to_contain_text("12 million")
     finally:
         context.close()
+
+
+def test_an_upload_over_the_size_limit_is_refused_with_a_message(server: Served, workspace):
+    import httpx
+
+    from index.extract import MAX_FILE_BYTES
+
+    base, seeds, _ = workspace
+    big = base / "huge.txt"
+    with big.open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1024)  # sparse: one byte over the limit and a bit
+    with big.open("rb") as handle:
+        response = httpx.post(
+            f"{server.url}gradio_api/upload",
+            files={"files": ("huge.txt", handle, "text/plain")},
+            timeout=120,
+        )
+    assert response.status_code == 413, response.text
+    assert "size" in response.text.lower()
+    assert not (seeds / "huge.txt").exists()
+    assert server.process.poll() is None
