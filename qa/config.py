@@ -48,7 +48,7 @@ class Config:
     # Slots of the local engine (and the default of `qa serve-model`): questions answered
     # at once, decoded together in one batch (continuous batching). Each slot's KV cache
     # is ~115 MB at 4,096 tokens. Chosen by eval.load on 2 cores (see README).
-    n_parallel: int = 4
+    n_parallel: int = 2
     # The engine's host-RAM prompt cache (prompts evicted from a slot, reloaded when they
     # come back): bounded so a long session cannot grow the process without limit.
     prompt_cache_mib: int = 1024

@@ -1,7 +1,7 @@
 """Two app replicas behind one Chroma server and one LLM server, all real, on localhost.
 
 The deployment README's "Scaling out" describes: ``chroma run``, ``qa serve-model``
-(llama.cpp's own server, 4 slots) and N x ``qa chat --chroma-url … --openai-base-url …``.
+(llama.cpp's own server, 2 slots) and N x ``qa chat --chroma-url … --openai-base-url …``.
 Eight concurrent browser sessions (gradio_client) ask four questions each, follow-ups
 included, spread over both replicas while another process ingests one more document into
 the same index: no answer may be lost or crossed with another session's, and the index
@@ -33,7 +33,7 @@ def deployment(tmp_path_factory):
     seeds = base / "seeds"
     shutil.copytree(SEEDS, seeds)
     chroma = ChromaServer(base / "chroma")
-    llm = LlamaServer(default_model(), base / "llm.log", parallel=4)
+    llm = LlamaServer(default_model(), base / "llm.log", parallel=2)
     replicas = []
     try:
         chroma.start()
