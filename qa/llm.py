@@ -97,6 +97,7 @@ class LLMClient:
         self.slots = int(props.get("total_slots", 1)) if props else 1
         self.slot_context = _slot_context(props) if props else 0
         self.model_path = str(props.get("model_path", "")) if props else ""
+        self._prefix_file: str | None = None  # the saved slot of the warmed prefix
 
     # --- what this server can do ---------------------------------------------------
     @property
@@ -209,14 +210,35 @@ class LLMClient:
             return "skipped"
         key = f"{self.model_path}\x00{self.slot_context}\x00{prefix}"
         name = f"prefix-{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
+        self._prefix_file = None
         state = "restored" if self._slot_action(0, "restore", name) else "computed"
         if state == "computed":
             self._post("/completion", {"prompt": prefix, "n_predict": 0, "id_slot": 0})
             if not self._slot_action(0, "save", name):
                 return "computed"  # a server without slot files: the others read on demand
+        self._prefix_file = name
         for slot in range(1, self.slots):
             self._slot_action(slot, "restore", name)
         return state
+
+    def refill_idle_slots(self) -> int:
+        """Put the warmed prefix back into every idle slot (~10 ms each); how many took it.
+
+        A detour through another prompt that shares only the rules with the answering
+        prompt (a second look) leaves its slot holding that prompt; the server then keeps
+        the shared rules for the next question there and re-reads the article (~13 s on
+        2 cores, measured under load) instead of taking it from its prompt cache. A slot
+        that is busy refuses the restore, which is harmless.
+        """
+        if not self.llama_cpp or not self._prefix_file:
+            return 0
+        try:
+            response = self._http.get(f"{self.root}/slots", timeout=10.0)
+            slots = response.json() if response.status_code == 200 else []
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._failure(exc) from exc
+        idle = [s["id"] for s in slots if isinstance(s, dict) and not s.get("is_processing")]
+        return sum(self._slot_action(slot, "restore", self._prefix_file) for slot in idle)
 
     def _slot_action(self, slot: int, action: str, filename: str) -> bool:
         try:

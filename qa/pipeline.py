@@ -429,6 +429,7 @@ class Pipeline:
                 )
                 raw += "\n\n" + more
                 verified = verified if second.abstained else second
+                self.llm.refill_idle_slots()  # the article back where the detour ran
                 timings["second_look"] = time.perf_counter() - look
             timings["generate"] = time.perf_counter() - mark
 
