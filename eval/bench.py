@@ -245,6 +245,8 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
             retrieval_rank(r["retrieved"], [q.paragraph]) is not None
             for r, q in zip(results, workload.gold, strict=True)
         ]
+    pss_kib = proportional_set_size_kib()
+    pipeline.close()  # the next workload starts an engine of its own
     rates = [r for r in results if (r["tokens"] or 0) > 1 and (r["decode_s"] or 0) > 0]
     decode_tokens = sum(r["tokens"] - 1 for r in rates)
     decode_time = sum(r["decode_s"] for r in rates)
@@ -259,7 +261,7 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
         "tokens_per_s": decode_tokens / decode_time if decode_time else None,
         "tokens_per_s_per_question": [(r["tokens"] - 1) / r["decode_s"] for r in rates],
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "pss_kib": proportional_set_size_kib(),
+        "pss_kib": pss_kib,
         "retrieval_hit": sum(hits) / len(hits) if hits else None,
     }
 

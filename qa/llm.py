@@ -90,7 +90,10 @@ class LLMClient:
         self._http = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            # Idle connections are dropped before llama.cpp's server closes them (5 s).
+            limits=httpx.Limits(
+                max_connections=64, max_keepalive_connections=16, keepalive_expiry=2.0
+            ),
         )
         props = self._props()
         self.llama_cpp = props is not None
@@ -255,42 +258,59 @@ class LLMClient:
             raise LLMError(f"{what} needs a llama.cpp server; {self.base_url} is another kind")
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._http.post(self.root + path, json=body)
-        except httpx.HTTPError as exc:
-            raise self._failure(exc) from exc
+        for attempt in (1, 2):
+            try:
+                response = self._http.post(self.root + path, json=body)
+                break
+            except httpx.RemoteProtocolError as exc:  # a pooled connection the server closed
+                if attempt == 2:
+                    raise self._failure(exc) from exc
+            except httpx.HTTPError as exc:
+                raise self._failure(exc) from exc
         self._check(response)
         result = response.json()
         _log_timings(path, result)
         return result
 
     def _stream(self, path: str, body: dict[str, Any]) -> Iterator[dict]:
-        """Server-sent events of one request, decoded; a deadline bounds the whole answer."""
+        """Server-sent events of one request, decoded; a deadline bounds the whole answer.
+
+        A request that fails before its first event on a connection the server had just
+        closed (llama.cpp's server drops idle keep-alive connections after 5 s) is sent
+        once more on a fresh one; nothing has been shown to the user yet.
+        """
         url = self.root + path
         deadline = time.monotonic() + self.timeout
-        try:
-            with self._http.stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._check(response)
-                for line in response.iter_lines():
-                    if time.monotonic() > deadline:
-                        raise LLMError(self._busy())
-                    field, _, data = line.partition(":")
-                    data = data.strip()
-                    if field not in ("data", "error") or not data:
-                        continue  # comments, keep-alives
-                    if data == "[DONE]":
-                        return
-                    event = json.loads(data)
-                    if field == "error" or "error" in event:  # llama.cpp sends "error: {…}"
-                        raise LLMError(f"the language model failed: {_message(event)}")
-                    _log_timings(path, event)
-                    yield event
-        except httpx.TimeoutException as exc:
-            raise LLMError(self._busy()) from exc
-        except httpx.HTTPError as exc:
-            raise self._failure(exc) from exc
+        for attempt in (1, 2):
+            yielded = False
+            try:
+                with self._http.stream("POST", url, json=body) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._check(response)
+                    for line in response.iter_lines():
+                        if time.monotonic() > deadline:
+                            raise LLMError(self._busy())
+                        field, _, data = line.partition(":")
+                        data = data.strip()
+                        if field not in ("data", "error") or not data:
+                            continue  # comments, keep-alives
+                        if data == "[DONE]":
+                            return
+                        event = json.loads(data)
+                        if field == "error" or "error" in event:  # llama.cpp: "error: {…}"
+                            raise LLMError(f"the language model failed: {_message(event)}")
+                        _log_timings(path, event)
+                        yielded = True
+                        yield event
+                return
+            except httpx.RemoteProtocolError as exc:
+                if yielded or attempt == 2:
+                    raise self._failure(exc) from exc
+            except httpx.TimeoutException as exc:
+                raise LLMError(self._busy()) from exc
+            except httpx.HTTPError as exc:
+                raise self._failure(exc) from exc
 
     def _busy(self) -> str:
         return (
