@@ -345,7 +345,7 @@ class LLMClient:
 
 
 def _log_timings(path: str, result: Any) -> None:
-    """Log the server's own account of a request (``QA_LOG=debug`` or logging config)."""
+    """Log the server's own account of a request (the ``qa.llm`` logger at DEBUG level)."""
     timings = result.get("timings") if isinstance(result, dict) else None
     if timings and log.isEnabledFor(logging.DEBUG):
         log.debug(
