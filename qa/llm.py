@@ -116,10 +116,7 @@ class LLMClient:
 
     def _props(self) -> dict[str, Any] | None:
         """llama.cpp's ``/props`` (slots, model, template), or None for another server."""
-        try:
-            response = self._http.get(f"{self.root}/props", timeout=10.0)
-        except httpx.HTTPError as exc:
-            raise self._failure(exc) from exc
+        response = self._request("GET", "/props", timeout=10.0)
         if response.status_code != 200:
             return None
         try:
@@ -235,21 +232,18 @@ class LLMClient:
         """
         if not self.llama_cpp or not self._prefix_file:
             return 0
+        response = self._request("GET", "/slots", timeout=10.0)
         try:
-            response = self._http.get(f"{self.root}/slots", timeout=10.0)
             slots = response.json() if response.status_code == 200 else []
-        except (httpx.HTTPError, ValueError) as exc:
+        except ValueError as exc:
             raise self._failure(exc) from exc
         idle = [s["id"] for s in slots if isinstance(s, dict) and not s.get("is_processing")]
         return sum(self._slot_action(slot, "restore", self._prefix_file) for slot in idle)
 
     def _slot_action(self, slot: int, action: str, filename: str) -> bool:
-        try:
-            response = self._http.post(
-                f"{self.root}/slots/{slot}", params={"action": action}, json={"filename": filename}
-            )
-        except httpx.HTTPError as exc:
-            raise self._failure(exc) from exc
+        response = self._request(
+            "POST", f"/slots/{slot}", params={"action": action}, json={"filename": filename}
+        )
         return response.status_code == 200
 
     # --- transport -----------------------------------------------------------------
@@ -257,16 +251,20 @@ class LLMClient:
         if not self.llama_cpp:
             raise LLMError(f"{what} needs a llama.cpp server; {self.base_url} is another kind")
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One request to the server; resent once if a pooled connection was just closed."""
         for attempt in (1, 2):
             try:
-                response = self._http.post(self.root + path, json=body)
-                break
+                return self._http.request(method, self.root + path, **options)
             except httpx.RemoteProtocolError as exc:  # a pooled connection the server closed
                 if attempt == 2:
                     raise self._failure(exc) from exc
             except httpx.HTTPError as exc:
                 raise self._failure(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("POST", path, json=body)
         self._check(response)
         result = response.json()
         _log_timings(path, result)
