@@ -155,7 +155,9 @@ def _reported_seconds(stdout: str) -> float | None:
 
 
 def _prefix_states(config: Config) -> set[str]:
-    return {p.name for p in (config.model_cache_dir / "slots").glob("prefix-*.bin")}
+    from qa.engine import slot_dir
+
+    return {p.name for p in slot_dir(config).glob("prefix-*.bin")}
 
 
 def _checked(run: Run, what: str) -> Run:

@@ -23,6 +23,11 @@ from qa.models import resolve_model_path
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def slot_dir(config: Config) -> Path:
+    """Where the engine saves slots (warmed prompt prefixes) for ``config``'s model cache."""
+    return config.model_cache_dir / "slots"
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """What the server is started with; every field comes from :class:`Config`."""
@@ -47,7 +52,7 @@ class EngineSettings:
             slots=max(1, config.n_parallel),
             slot_context=config.n_ctx,
             threads=config.n_threads or max(1, os.cpu_count() or 1),
-            slot_dir=config.model_cache_dir / "slots",
+            slot_dir=slot_dir(config),
             prompt_cache_mib=config.prompt_cache_mib,
             host=host,
             port=port,

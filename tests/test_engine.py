@@ -20,6 +20,7 @@ import pytest
 from served_app import ROOT, SEEDS, app_env
 
 from qa.config import Config
+from qa.engine import slot_dir
 from qa.errors import ConfigError
 from qa.pipeline import Pipeline, SnapshotGuard
 from qa.prompts import answer_messages
@@ -140,7 +141,7 @@ def test_two_questions_at_once_from_one_process_are_not_mixed(pipeline):
 @pytest.mark.slow
 def test_every_slot_holds_the_warmed_prefix_and_a_fresh_process_restores_it(pipeline):
     assert pipeline.prefix_state in {"computed", "restored"}
-    assert list((pipeline.config.model_cache_dir / "slots").glob("prefix-*.bin"))
+    assert list(slot_dir(pipeline.config).glob("prefix-*.bin"))
     # A fresh engine (a new process does the same) restores the saved slot file.
     fresh = Pipeline(pipeline.config)
     try:
