@@ -6,7 +6,8 @@ the test split.
 
 Each question is answered by the real pipeline with the check turned off; for every
 answer of a checked kind (a fact, a why/how) the check's features are computed exactly as
-at run time (:meth:`qa.pipeline.Pipeline.assess` on the cited sentences), and the label
+at run time (by the same :class:`qa.judge.Judge`, which with no fitted model reports its
+signals as ``Answer.signals`` and lets the answer through), and the label
 is whether the answer is right (a gold answer contained; for an unanswerable question,
 never). A logistic regression (L2, Newton's method: no extra dependency) maps the features
 to P(right); the refusal threshold is the one that maximises the mean of "answerable:
@@ -27,7 +28,6 @@ import numpy as np
 
 from qa.answerability import FEATURES, AnswerabilityModel
 from qa.config import Config
-from qa.kinds import CHECKED_KINDS
 
 EXAMPLES = Path("reports") / "calibration-examples.json"  # every feature row, for inspection
 MIN_KEPT = 0.95  # see the README: keep 95 % of the right answers
@@ -61,24 +61,23 @@ def collect(config: Config, questions: Sequence[Labelled], source: str) -> tuple
     from rich.progress import track
 
     from eval.metrics import best, contains
-    from qa.citations import MARKER
-    from qa.kinds import classify
     from qa.pipeline import get_pipeline
+    from qa.text import strip_markers
 
+    # No fitted model: the judge computes its signals exactly as when serving (the same
+    # qa.judge.Judge, on the cited sentences) and lets every answer through.
     pipeline = get_pipeline(config.replace(answerability=False))
     examples, declined = [], 0
     for item in track(questions, description=source):
         answer = pipeline.ask(item.question)
-        standalone = answer.rewritten_question or item.question
-        if answer.abstained or not answer.citations:
+        if answer.abstained:
             declined += not item.golds
             continue
-        if classify(standalone) not in CHECKED_KINDS:
+        if not answer.signals:  # a kind the answerability model does not judge
             continue
-        claim = MARKER.sub("", answer.text).strip()
-        verdict = pipeline.assess(standalone, claim, pipeline.cited_sentences(answer.citations))
+        claim = strip_markers(answer.text)
         right = bool(item.golds) and bool(best(contains, claim, item.golds))
-        examples.append(Example(source, item.question, bool(item.golds), right, verdict.features))
+        examples.append(Example(source, item.question, bool(item.golds), right, answer.signals))
     return examples, declined
 
 

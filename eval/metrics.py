@@ -16,28 +16,33 @@ from __future__ import annotations
 import math
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
 from eval.dataset import EvidenceSpan
-from index.chunk import split_sentences
+from eval.squad_metric import without_articles
+from qa.text import FRACTIONS, MARKER, markers_before_stop, split_sentences
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
-_PUNCTUATION = set(string.punctuation) | set("“”‘’—–½")
-_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
-_CITATIONS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)")
+_PUNCTUATION = set(string.punctuation) | set("“”‘’—–")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _ENTRY_SEPARATOR = re.compile(r"[,;]|\band\b")
 ALTERNATIVES = " | "  # separates the acceptable phrasings of one required fact
 
 
 def normalize_answer(text: str) -> str:
-    text = _MARKERS.sub(" ", text).replace("’", "'").replace("½", " 1/2")
-    text = text.lower()
-    text = "".join(" " if ch in _PUNCTUATION and ch not in "/" else ch for ch in text)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+    """The SQuAD normalisation, but punctuation becomes a space ("400-mile" -> "400 mile")
+    and "/" stays, so "2½" (Unicode's compatibility form "2 1/2") matches "2 1/2"."""
+    text = "".join(_spelled(ch) for ch in MARKER.sub(" ", text)).lower()
+    text = "".join(" " if ch in _PUNCTUATION and ch != "/" else ch for ch in text)
+    return without_articles(text)
+
+
+def _spelled(ch: str) -> str:
+    """A vulgar fraction as digits ("½" -> " 1/2"); any other character as it is."""
+    if ch not in FRACTIONS:
+        return ch
+    return " " + unicodedata.normalize("NFKC", ch).replace("\u2044", "/")
 
 
 def exact_match(prediction: str, gold: str) -> float:
@@ -103,7 +108,7 @@ def answer_units(text: str) -> list[str]:
     """
     units: list[str] = []
     for line in text.splitlines():
-        line = _CITATIONS_AFTER_STOP.sub(r"\2\1", _BULLET.sub("", line).strip())
+        line = markers_before_stop(_BULLET.sub("", line).strip())
         units += [line[start:end].strip() for start, end in split_sentences(line)]
     return [u for u in units if normalize_answer(u)]
 
@@ -111,12 +116,12 @@ def answer_units(text: str) -> list[str]:
 def every_unit_cited(text: str) -> bool:
     """Every sentence/list line carries a ``[n]`` marker (a lead-in ending in ":" need not)."""
     units = answer_units(text)
-    return bool(units) and all(_CITATION.search(u) or u.endswith(":") for u in units)
+    return bool(units) and all(MARKER.search(u) or u.endswith(":") for u in units)
 
 
 def answer_entries(unit: str) -> list[str]:
     """The normalised comma/semicolon/"and"-separated entries of one unit that have letters."""
-    parts = (normalize_answer(p) for p in _ENTRY_SEPARATOR.split(_CITATION.sub(" ", unit)))
+    parts = (normalize_answer(p) for p in _ENTRY_SEPARATOR.split(MARKER.sub(" ", unit)))
     return [p for p in parts if any(ch.isalpha() for ch in p)]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
@@ -23,6 +22,7 @@ from eval.dataset import EvalItem, EvidenceSpan
 from eval.metrics import best, contains, mean_present, percentile, retrieval_rank
 from eval.squad_metric import score
 from eval.systems import Prediction
+from qa.text import strip_markers
 
 DATA_DIR = Path(__file__).with_name("data") / "squad2"
 ARTICLES = DATA_DIR / "squad2-dev-6-articles.json"
@@ -32,7 +32,6 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "test": ("Computational_complexity_theory", "1973_oil_crisis", "Scottish_Parliament"),
 }
 PARAGRAPH_SEPARATOR = "\n\n"
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def sample(
 
 def answer_span_text(text: str) -> str:
     """Our answer as a SQuAD prediction: the text without citation markers."""
-    return _MARKERS.sub("", text).strip()
+    return strip_markers(text)
 
 
 @dataclass

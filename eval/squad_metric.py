@@ -21,7 +21,11 @@ _PUNCTUATION = frozenset(string.punctuation)
 
 def normalize_answer(text: str) -> str:
     """Lower text and remove punctuation, articles and extra white space."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return without_articles("".join(ch for ch in text.lower() if ch not in _PUNCTUATION))
+
+
+def without_articles(text: str) -> str:
+    """The articles a/an/the dropped and white space squeezed (the script's last two steps)."""
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

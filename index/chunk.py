@@ -12,33 +12,58 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from index.clean import Paragraph
-from qa.types import Passage
+import pysbd
 
-# Tokens that end with a period but do not end a sentence.
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "st", "jr", "sr", "gen", "col", "lt", "sgt", "capt", "gov",
-    "sen", "rep", "rev", "prof", "no", "vs", "etc", "inc", "co", "corp", "ltd", "jan",
-    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "a.m",
-    "p.m", "u.s", "u.n", "u.k", "d.c", "e.g", "i.e", "mt", "ft", "approx",
-}  # fmt: skip
-_BOUNDARY = re.compile(r"[.!?][\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+from index.clean import Paragraph
+from index.types import Passage
+
+# A sentence ends at a full stop, "!", "?" or "…", and any closing quotes or brackets.
+_TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
 def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
-    """Return ``(start, end)`` offsets (shifted by ``offset``) of each sentence in ``text``."""
-    spans, start = [], 0
-    for match in _BOUNDARY.finditer(text):
-        head = text[start : match.start() + 1]
-        last_token = head.split()[-1].rstrip(".").lower() if head.split() else ""
-        if last_token in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_token):
+    """Return ``(start, end)`` offsets (shifted by ``offset``) of each sentence in ``text``.
+
+    pySBD (a port of the Pragmatic Segmenter's rules: abbreviations, initials, decimals,
+    quotations) finds the sentences; the offsets are computed here by searching forward
+    from the previous sentence's end (pySBD's own spans can point at an earlier copy of a
+    repeated sentence). ``text[start:end]`` is the sentence without surrounding spaces.
+    A boundary is kept only where whitespace separates two pieces and the first ends with
+    sentence-final punctuation, so a boundary never falls inside a word (pySBD cuts
+    "apply.[citation needed]" between the stop and the bracket) or after a bare token
+    (it cuts the formula "O 2" after the "O"); otherwise the pieces are joined.
+    """
+    spans: list[tuple[int, int]] = []
+    position = 0
+    # A new segmenter per call: pySBD keeps the text on the instance (not thread-safe),
+    # and building one costs microseconds.
+    for piece in pysbd.Segmenter(language="en", clean=False).segment(text):
+        body = piece.strip()
+        start = text.find(body, position) if body else -1
+        if start < 0:  # empty, or (never seen) altered: its text joins the next gap
             continue
-        end = match.start() + len(match.group(0).rstrip())
-        spans.append((start, end))
-        start = match.end()
-    if text[start:].strip():
-        spans.append((start, len(text.rstrip())))
+        _append(spans, text, start, start + len(body))
+        position = start + len(body)
+    rest = text[position:]
+    if rest.strip():  # whatever pySBD left out (never seen) stays in the last sentence
+        start = position + len(rest) - len(rest.lstrip())
+        _append(spans, text, start, len(text.rstrip()), force_join=bool(spans))
     return [(s + offset, e + offset) for s, e in spans if e > s]
+
+
+def _append(
+    spans: list[tuple[int, int]], text: str, start: int, end: int, *, force_join: bool = False
+) -> None:
+    """Add the sentence ``text[start:end]``, or join it to the previous one when the
+    boundary between them is not a real one (no whitespace, no final punctuation)."""
+    if spans:
+        previous_start, previous_end = spans[-1]
+        gap = text[previous_end:start]
+        real = gap.isspace() and _TERMINAL.search(text[previous_start:previous_end])
+        if force_join or not real:
+            spans[-1] = (previous_start, end)
+            return
+    spans.append((start, end))
 
 
 def passage_id(doc: str, start: int, end: int, text: str) -> str:

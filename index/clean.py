@@ -1,10 +1,14 @@
-"""Find the article text inside a saved news page.
+"""Find the article text inside a news page saved as plain text.
 
-Pages saved from news sites carry clutter: "Subscribe" links, newsletter sign-up boxes,
-and photo captions that appear twice (once bare, once with the photo credit). The rules
-here are general (calls to action, near-duplicate paragraphs), not a list of one page's
-lines. Cleaning never rewrites text: it returns the *spans* of the original file that are
-kept, so every passage can cite exact character offsets into the untouched file.
+Pages saved from news sites as text carry clutter: "Subscribe" links, newsletter sign-up
+boxes, and photo captions that appear twice (once bare, once with the photo credit). The
+rules here are general (calls to action, near-duplicate paragraphs), not a list of one
+page's lines, and they run on plain text and Markdown only (:func:`clean_paragraphs`):
+trafilatura already finds the article in an HTML page, and a PDF's or Word file's text
+is indexed as extracted, only split into paragraphs (:func:`split_paragraphs`), so a
+heading that a later paragraph repeats is kept. Cleaning never rewrites text: it returns
+the *spans* of the original file that are kept, so every passage can cite exact
+character offsets into the untouched file.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def is_call_to_action(paragraph: str) -> bool:
 
 
 def clean_paragraphs(text: str) -> list[Paragraph]:
-    """The article's paragraphs in file order, with clutter and duplicates removed.
+    """A plain-text article's paragraphs in file order, with clutter and duplicates removed.
 
     A paragraph whose words are contained in a longer paragraph (a caption shown once
     bare and once with its credit) is dropped in favour of the longer one, so the

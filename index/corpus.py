@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.config import IndexConfig
+from index.errors import QAError
 from index.extract import SUPPORTED_SUFFIXES, is_supported, unsupported_reason
 from index.ingest import IngestReport, Progress, ingest
 from index.store import Manifest, open_store
-from qa.config import Config
-from qa.errors import QAError
 
 
 class DocumentError(QAError):
@@ -34,7 +34,7 @@ class IndexedDocument:
     path: str
 
 
-def list_documents(config: Config) -> list[IndexedDocument]:
+def list_documents(config: IndexConfig) -> list[IndexedDocument]:
     """What the last completed ingest indexed (empty when there is no index)."""
     manifest = open_store(config).read_manifest()
     if manifest is None:
@@ -45,7 +45,7 @@ def list_documents(config: Config) -> list[IndexedDocument]:
     ]
 
 
-def _roots(config: Config, manifest: Manifest | None) -> list[Path]:
+def _roots(config: IndexConfig, manifest: Manifest | None) -> list[Path]:
     """The index's roots (from its ``manifest``) with the documents folder among them."""
     folder = Path(config.seeds_dir)
     roots = [Path(p) for p in (manifest.roots or [manifest.root]) if p] if manifest else []
@@ -60,7 +60,7 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def add_files(
-    files: Sequence[Path], config: Config, *, progress: Progress | None = None
+    files: Sequence[Path], config: IndexConfig, *, progress: Progress | None = None
 ) -> IngestReport:
     """Copy ``files`` into the documents folder (replacing same-named ones) and re-index.
 
@@ -84,7 +84,7 @@ def add_files(
     return report
 
 
-def remove_document(name: str, config: Config) -> IngestReport:
+def remove_document(name: str, config: IndexConfig) -> IngestReport:
     """Delete document ``name`` from the documents folder and from the index.
 
     A document indexed from elsewhere is dropped from the index only when it was given as

@@ -21,7 +21,8 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from qa.errors import ModelIntegrityError
+from index.config import IndexConfig
+from index.errors import ModelIntegrityError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -166,11 +167,9 @@ def onnx_export(model_dir: Path, cache_dir: Path) -> Path:
 @lru_cache(maxsize=2)
 def load_embedder(name: str = DEFAULT_EMBED_MODEL, cache_dir: Path | None = None) -> BaseEmbedding:
     """Load (once per process) the embedding model ``name``: ONNX, else sentence-transformers."""
-    from qa.config import Config
-
     model_dir = embed_model_path(name)
     try:
-        onnx_file = onnx_export(model_dir, cache_dir or Config().model_cache_dir)
+        onnx_file = onnx_export(model_dir, cache_dir or IndexConfig().model_cache_dir)
         return OnnxEmbedding(onnx_file, model_dir)
     except ModelIntegrityError:
         raise

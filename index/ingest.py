@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
 
 from index.chunk import chunk_document
-from index.clean import clean_paragraphs
+from index.clean import clean_paragraphs, split_paragraphs
+from index.config import IndexConfig
+from index.errors import QAError, SeedsNotFoundError
 from index.extract import (
     SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
     Extracted,
     UnreadableDocument,
     extract,
@@ -30,9 +33,7 @@ from index.extract import (
     unsupported_reason,
 )
 from index.store import Manifest, open_store, vector_store
-from qa.config import Config
-from qa.errors import QAError, SeedsNotFoundError
-from qa.types import Passage
+from index.types import Passage
 
 Progress = Callable[[str, int, int], None]
 PathArg = Path | str | Sequence[Path | str] | None
@@ -133,7 +134,14 @@ def read_passages(source: Source, max_chars: int) -> tuple[str, Extracted, list[
     except OSError as exc:
         return f"{source.doc} (cannot be read: {exc.strerror})"
     text = extracted.text
-    passages = chunk_document(source.doc, text, clean_paragraphs(text), max_chars)
+    # The clutter rules are for plain text (often a page saved as text, sign-up lines and
+    # all); trafilatura has already cleaned HTML, and PDF and Word text is used as
+    # extracted, only split into paragraphs (a heading repeated by a paragraph stays).
+    if source.path.suffix.lower() in TEXT_SUFFIXES:
+        paragraphs = clean_paragraphs(text)
+    else:
+        paragraphs = split_paragraphs(text)
+    passages = chunk_document(source.doc, text, paragraphs, max_chars)
     if extracted.page_starts:
         passages = [replace(p, page=extracted.page_at(p.start)) for p in passages]
     if not passages:
@@ -165,14 +173,14 @@ def to_node(passage: Passage) -> TextNode:
 
 def ingest(
     path: PathArg = None,
-    config: Config | None = None,
+    config: IndexConfig | None = None,
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Make the store mirror the documents at ``path`` — one or more files or folders
     (default: ``config.seeds_dir``)."""
-    config = config or Config.from_env()
+    config = config or IndexConfig.from_env()
     roots = _as_paths(path, Path(config.seeds_dir))
     started = time.perf_counter()
     report = IngestReport()
@@ -260,7 +268,7 @@ def _stored_vectors(collection: Any, ids: list[str]) -> dict[str, list[float]]:
 def _embed_and_store(
     passages: list[Passage],
     collection: Any,
-    config: Config,
+    config: IndexConfig,
     progress: Progress | None,
     reusable: dict[str, list[float]],
 ) -> None:

@@ -36,11 +36,11 @@ from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
+    from index.config import IndexConfig
     from index.extract import Extracted
     from index.vector_store import UpsertChromaVectorStore
-    from qa.config import Config
 
-from qa.errors import (
+from index.errors import (
     EmbeddingMismatchError,
     IndexBusyError,
     IndexCorruptError,
@@ -239,7 +239,7 @@ class Store:
         )
 
 
-def open_store(config: Config) -> Store:
+def open_store(config: IndexConfig) -> Store:
     """The configured store: a Chroma server with ``chroma_url``, else the local directory."""
     if config.chroma_url:
         return ServerStore(config.chroma_url, config.collection, config.chroma_token)

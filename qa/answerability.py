@@ -15,7 +15,7 @@ evidence (the cited sentences and their neighbours):
 
 A logistic model over those signals, fitted by ``qa calibrate`` on labelled questions
 (the SQuAD 2.0 calibration split and our own set, never the test split) and stored in
-``qa/answerability.json``, turns them into P(the answer is right). The pipeline refuses
+``qa/answerability.json``, turns them into P(the answer is right). The judge refuses
 below the calibrated threshold, and the same probability is ``Answer.confidence``.
 """
 
@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.support import SourceSentence, analyse
+from qa.support import SourceSentence, analyse, coverage
+from qa.text import NEGATION
 
 WEIGHTS_FILE = Path(__file__).with_name("answerability.json")
 SIGNALS = (
@@ -46,7 +47,6 @@ SIGNALS = (
 # own set's swaps change) join the model's verdict; the rest only explain a refusal.
 FEATURES = ("self_check", "missing_numbers", "negation_gap")
 SelfCheck = Callable[[str, str, str], float | None]  # (passage, question, answer) -> P(yes)
-_NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.I)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
@@ -61,9 +61,8 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Verdict:
-    """P(the evidence answers the question), whether that clears the threshold, and why."""
+    """P(the evidence answers the question) and why; the judge (:mod:`qa.judge`) decides."""
 
-    answerable: bool
     score: float
     reasons: tuple[str, ...] = ()
     window: tuple[SourceSentence, ...] = ()
@@ -164,7 +163,6 @@ class AnswerabilityChecker:
         """
         question = analyse(evidence.question)
         wanted = {w: self.idf(w) for w in question.words}
-        total = sum(wanted.values()) or 1.0
         names = question_names(evidence.question)
         window = self.window_of(evidence.sentences)
         if not window:
@@ -182,23 +180,23 @@ class AnswerabilityChecker:
         p_yes = 0.5 if p_yes is None else min(max(p_yes, 1e-4), 1 - 1e-4)
         features = {
             "self_check": math.log(p_yes / (1 - p_yes)),
-            "coverage": sum(v for w, v in wanted.items() if w in words) / total,
+            "coverage": coverage(wanted, words),
             "missing_max_idf": max((wanted[w] for w in missing), default=0.0)
             / math.log(self._n + 1),
             "missing_names": float(sum(name not in lowered for name in names)),
             "missing_numbers": float(len(question.numbers - numbers)),
             "negation_gap": float(
-                bool(_NEGATION.search(evidence.question)) and not _NEGATION.search(text)
+                bool(NEGATION.search(evidence.question)) and not NEGATION.search(text)
             ),
             "similarity": max(self._similarity(evidence.question, s.text) for s in window),
         }
         return features, window
 
     def assess(self, evidence: Evidence) -> Verdict:
-        """The verdict on ``evidence`` (always answerable when no model is fitted)."""
+        """P(right) for ``evidence`` with its reasons (1.0 when no model is fitted)."""
         features, window = self.features(evidence)
         if self.model is None:
-            return Verdict(True, 1.0, ("no answerability model",), window, features)
+            return Verdict(1.0, ("no answerability model",), window, features)
         score = self.model.probability(features)
         reasons = []
         if features["missing_names"]:
@@ -209,4 +207,4 @@ class AnswerabilityChecker:
             reasons.append("the question negates; the evidence does not")
         if features["self_check"] < 0 or (score < self.model.threshold and not reasons):
             reasons.append("the model does not find the answer stated for this question")
-        return Verdict(score >= self.model.threshold, score, tuple(reasons), window, features)
+        return Verdict(score, tuple(reasons), window, features)

@@ -14,12 +14,20 @@ import ast
 import operator
 import re
 
-# "how many ... in total / including / counting ...", "how much farther ...",
-# "how many minutes apart", "how many years passed between ...".
+from qa.text import number_value
+
+# A total ("how many ... in total / combined / including / counting ..."), a difference
+# ("how many more ...", "how much farther ...", "how many minutes apart", "how many years
+# passed ...", "what is the difference ..."). "between", "since" or a bare "more" elsewhere
+# in a question ask for no arithmetic ("How many has it fired since January?" asks for a
+# stated figure).
 _NEEDS_CALCULATION = re.compile(
     r"\bhow\s+(?:many|much|long|far|old)\b.*?\b(?:in\s+total|total|combined|altogether|"
-    r"in\s+all|including|counting|farther|further|more|less|fewer|longer|shorter|apart|"
-    r"between|difference|passed|elapsed|since)\b",
+    r"in\s+all|including|counting|apart|difference|passed|elapsed)\b|"
+    r"\bhow\s+(?:many|much)\s+(?:more|fewer|less)\b|"
+    r"\bhow\s+(?:much|many\s+\w+|long|far)\s+(?:farther|further|longer|shorter|later|earlier|"
+    r"older|younger|more|less|fewer)\b|"
+    r"\bwhat\s+is\s+the\s+(?:total|sum|difference)\b",
     re.IGNORECASE,
 )
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
@@ -85,10 +93,6 @@ def calculated_claim(text: str) -> str | None:
     return f"{claim} {unit}".strip() + "."
 
 
-def _value(number: str) -> float:
-    return float(number.replace(",", ""))
-
-
 def shown_calculation(claim: str) -> float | None:
     """The result of a correct calculation written out in ``claim``, else None.
 
@@ -97,6 +101,6 @@ def shown_calculation(claim: str) -> float | None:
     """
     for match in _EXPRESSION.finditer(claim):
         value = evaluate(match.group("left"))
-        if value is not None and abs(value - _value(match.group("result"))) < 1e-9:
+        if value is not None and abs(value - (number_value(match.group("result")) or 0.0)) < 1e-9:
             return value
     return None

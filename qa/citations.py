@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from index.chunk import split_sentences
 from qa.prompts import ABSTAIN_TEXT
 from qa.support import SourceSentence, Support, best_support
+from qa.text import MARKER, marker_numbers, markers_before_stop, split_sentences
 from qa.types import Citation, Passage, SentenceCheck
 
-MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-_MARKER_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)")
+# The model saying it cannot answer ("does not say", "no information", "cannot determine").
 ABSTAIN_SIGNAL = re.compile(
     r"\b(?:does|do|did|is|are)\s*(?:not|n't)\s+(?:say|mention|state|specify|provide|include|"
     r"contain|give|name|report|describe|indicate|reveal|explain|identify|disclose|know)|"
@@ -67,22 +66,30 @@ def dedupe_items(claim: str) -> str:
 
 @dataclass
 class Verified:
-    """The checked answer: text with renumbered markers, its citations, and every check."""
+    """The checked answer: text with renumbered markers, its citations, and every check.
+
+    ``declined`` is a fact for the judge, not a decision: the model's first sentence says
+    the passages do not answer, or none of its sentences is supported.
+    """
 
     text: str
     citations: list[Citation]
-    abstained: bool
+    declined: bool
     checks: list[SentenceCheck] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return not self.declined
 
 
 def answer_sentences(raw: str) -> list[tuple[str, list[int]]]:
     """Split ``raw`` into ``(sentence without markers, cited numbers)`` pairs."""
-    text = _MARKER_AFTER_STOP.sub(lambda m: f"{m.group(2)}{m.group(1)}", raw.strip())
+    text = markers_before_stop(raw.strip())
     result = []
     spans = split_sentences(text)
     pieces = [part for s, e in spans for part in re.split(r"(?<=\])\s*;\s+", text[s:e])]
     for sentence in pieces:
-        numbers = [int(n) for group in MARKER.findall(sentence) for n in re.split(r"[,;]", group)]
+        numbers = marker_numbers(sentence)
         claim = re.sub(r"\s+([.!?,;:])", r"\1", MARKER.sub("", sentence)).strip()
         if claim:
             result.append((claim, numbers))
@@ -112,7 +119,7 @@ class Verifier:
         parts: list[str] = []
         citations: dict[tuple[str, int, int], Citation] = {}
         checks: list[SentenceCheck] = []
-        abstained = False
+        declined = False
         seen: set[str] = set()
         for index, (sentence, numbers) in enumerate(answer_sentences(raw)):
             claim = dedupe_items(sentence)
@@ -123,7 +130,7 @@ class Verifier:
             seen.add(key)
             if ABSTAIN_SIGNAL.search(claim):
                 if index == 0:
-                    abstained = True
+                    declined = True
                     parts.append(claim)
                 continue  # a trailing "it does not say more" adds nothing to a real answer
             if claim.endswith("?"):
@@ -142,7 +149,7 @@ class Verifier:
             parts.append(f"{body} {markers}{stop}")
         if not parts:
             return Verified(self.abstain, [], True, checks)
-        return Verified(" ".join(parts), list(citations.values()), abstained, checks)
+        return Verified(" ".join(parts), list(citations.values()), declined, checks)
 
     def _check(self, claim: str, numbers: list[int]) -> tuple[Support | None, SentenceCheck]:
         """The model's own citation if it holds up, else the best context sentences."""

@@ -1,37 +1,28 @@
 """All settings in one place.
 
 Every knob the pipeline, the ingester, the CLI and the UI read lives on :class:`Config`.
+The indexer's own settings (documents, store, embedding model, chunking) are declared on
+:class:`index.config.IndexConfig`, which ``Config`` extends, so ``index/`` never imports
+``qa``; every ``Config`` is an ``IndexConfig`` and can be passed wherever one is taken.
 Defaults suit a 2-core laptop; each field can be overridden by an environment variable
 (``QA_<FIELD>`` in upper case) or by passing keyword arguments / CLI flags.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qa-chat"
+from index.config import IndexConfig
 
 
 @dataclass(frozen=True)
-class Config:
-    """Settings for ingestion, retrieval, generation and verification."""
+class Config(IndexConfig):
+    """Settings for ingestion, retrieval, generation and verification.
 
-    # --- where things live -------------------------------------------------------
-    seeds_dir: Path = Path("seeds")
-    store_dir: Path = Path(".qa")
-    # A Chroma server (``chroma run``) instead of the local store directory, e.g.
-    # http://127.0.0.1:8000; the token is sent as a bearer token when set.
-    chroma_url: str = ""
-    chroma_token: str = ""
-    model_cache_dir: Path = field(default_factory=_default_cache_dir)
-    collection: str = "passages"
+    Inherited from :class:`IndexConfig`: ``seeds_dir``, ``store_dir``, ``chroma_url``,
+    ``chroma_token``, ``model_cache_dir``, ``collection``, ``embed_model`` and
+    ``passage_max_chars`` (where things live, the embedding model, chunking).
+    """
 
     # --- models ------------------------------------------------------------------
     # "default" (Qwen2.5-Coder-1.5B), "fast" (Qwen2.5-Coder-0.5B) or a path to a .gguf file.
@@ -42,7 +33,6 @@ class Config:
     openai_base_url: str = ""
     openai_model: str = ""
     openai_api_key: str = "not-needed"
-    embed_model: str = "all-MiniLM-L6-v2"
     n_ctx: int = 4096  # tokens per slot of the engine
     n_threads: int = 0  # 0 = one per core
     # Slots of the local engine (and the default of `qa serve-model`): questions answered
@@ -61,9 +51,6 @@ class Config:
     # eval set was under 300 characters.
     max_working_chars: int = 300
     temperature: float = 0.0
-
-    # --- chunking ------------------------------------------------------------------
-    passage_max_chars: int = 420
 
     # --- retrieval -------------------------------------------------------------------
     top_k: int = 4
@@ -101,39 +88,6 @@ class Config:
     max_question_chars: int = 2000
     history_turns: int = 3
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Config:
-        """Build a config from ``QA_*`` environment variables, then apply ``overrides``.
-
-        Overrides whose value is ``None`` are ignored so CLI flags can be passed through
-        unconditionally.
-        """
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"QA_{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = _coerce(f.type, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("seeds_dir", "store_dir", "model_cache_dir"):
-            if key in values:
-                values[key] = Path(values[key])
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> Config:
-        """Return a copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
-
     @property
     def uses_openai_server(self) -> bool:
         return bool(self.openai_base_url)
-
-
-def _coerce(type_name: Any, raw: str) -> Any:
-    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
-    if name == "int":
-        return int(raw)
-    if name == "float":
-        return float(raw)
-    if name == "bool":
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    return raw

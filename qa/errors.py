@@ -1,48 +1,41 @@
 """Errors a user can act on.
 
 Each exception's message is one line that says what went wrong and what to do about it;
-the CLI prints it and exits non-zero, the UI shows it in the chat.
+the CLI prints it and exits non-zero, the UI shows it in the chat. The indexer's errors
+(and the base class) live in :mod:`index.errors`, which knows nothing of ``qa``; they
+are re-exported here, the same classes, so ``from qa.errors import X`` names them all.
 """
 
 from __future__ import annotations
 
+from index.errors import (
+    EmbeddingMismatchError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMissingError,
+    IndexUnreachableError,
+    ModelIntegrityError,
+    QAError,
+    SeedsNotFoundError,
+)
 
-class QAError(Exception):
-    """Base class for every error this project raises on purpose."""
-
-    exit_code = 2
+__all__ = [
+    "ConfigError",
+    "EmbeddingMismatchError",
+    "IndexBusyError",
+    "IndexCorruptError",
+    "IndexMissingError",
+    "IndexUnreachableError",
+    "InvalidQuestionError",
+    "LLMError",
+    "ModelIntegrityError",
+    "QAError",
+    "SeedsNotFoundError",
+]
 
 
 class InvalidQuestionError(QAError, ValueError):
     """The question is empty, too long or not text."""
-
-
-class SeedsNotFoundError(QAError, FileNotFoundError):
-    """The documents directory does not exist or holds no readable documents."""
-
-
-class IndexMissingError(QAError):
-    """No passages have been ingested yet."""
-
-
-class IndexCorruptError(QAError):
-    """The store on disk cannot be read."""
-
-
-class EmbeddingMismatchError(QAError):
-    """The store was written with a different embedding model than the one configured."""
-
-
-class IndexBusyError(QAError):
-    """Another process holds the store's write lock."""
-
-
-class IndexUnreachableError(QAError):
-    """The Chroma server holding the index cannot be reached (or refused our token)."""
-
-
-class ModelIntegrityError(QAError):
-    """A model file is missing, truncated or not the file we expect."""
 
 
 class ConfigError(QAError):

@@ -13,22 +13,17 @@ cites) is still an exact span of the document.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from qa.support import analyse
+from qa.support import analyse, coverage
+from qa.text import OPENS_POINTING_BACK
 from qa.types import Passage
 
 Similarity = Callable[[str, str], float]
 
 LEXICAL_WEIGHT = 0.3  # a sentence holding every question word gains as much as 0.3 cosine
 RANK_BONUS = 0.05  # the best-ranked passage's sentences gain this much; the last, none
-_NEEDS_PREVIOUS = re.compile(
-    r"^[\"“‘(]*(?:he|she|it|they|this|these|that|those|his|her|its|their|there|then|"
-    r"such|both|the\s+(?:two|latter|former|same))\b",
-    re.IGNORECASE,
-)
 
 
 def select_evidence(
@@ -44,12 +39,12 @@ def select_evidence(
     """
     if budget_chars <= 0 or sum(len(p.text) for p in passages) <= budget_chars:
         return list(passages)
-    asked = analyse(question).words
+    asked = dict.fromkeys(analyse(question).words, 1.0)
     scored: list[tuple[float, int, int]] = []  # (score, passage index, sentence index)
     for rank, passage in enumerate(passages):
         bonus = RANK_BONUS * (1 - rank / max(len(passages) - 1, 1))
         for number, (_, _, text) in enumerate(passage.sentence_texts()):
-            overlap = len(asked & analyse(text).words) / len(asked) if asked else 0.0
+            overlap = coverage(asked, analyse(text).words)
             score = similarity(question, text) + LEXICAL_WEIGHT * overlap + bonus
             scored.append((score, rank, number))
     kept: dict[int, set[int]] = {}
@@ -66,7 +61,7 @@ def select_evidence(
 
 def _with_antecedent(passage: Passage, number: int) -> set[int]:
     text = passage.sentence_texts()[number][2]
-    if number > 0 and _NEEDS_PREVIOUS.match(text):
+    if number > 0 and OPENS_POINTING_BACK.match(text):
         return {number - 1, number}
     return {number}
 

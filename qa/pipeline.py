@@ -1,63 +1,46 @@
-"""The question-answering pipeline: retrieve, generate, verify, abstain.
+"""The question-answering pipeline: prepare, retrieve, plan, draft, verify, judge, render.
 
 One :class:`Pipeline` per process holds the models and a snapshot of the index; it is
-created on first use by :func:`get_pipeline` and reused. Questions are answered
-concurrently: the model is a llama.cpp server (in-process or remote) that batches
-requests over its slots, and the index snapshot is swapped only between answers
-(:class:`SnapshotGuard`), so no answer mixes two generations of the index.
+created on first use by :func:`get_pipeline` and reused. Each stage is a module of its
+own and hands typed data to the next (``ask_stream`` reads as that list):
+:mod:`qa.prepare` -> :mod:`qa.retrieval` -> :mod:`qa.context` -> :mod:`qa.draft` ->
+:mod:`qa.citations` (verify) -> :mod:`qa.judge` (the only place that decides to answer,
+refuse or correct) -> :mod:`qa.render`. Questions are answered concurrently: the model is
+a llama.cpp server (in-process or remote) that batches requests over its slots, and the
+index snapshot is swapped only between answers (:class:`SnapshotGuard`), so no answer
+mixes two generations of the index.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 
 from index.ingest import ingest
 from index.store import open_store, vector_store
-from qa.answerability import (
-    AnswerabilityChecker,
-    AnswerabilityModel,
-    Evidence,
-    Verdict,
-    window_text,
-)
-from qa.calculate import calculated_claim, needs_calculation, shown_calculation
-from qa.citations import MARKER, Verified, Verifier
+from qa.answerability import AnswerabilityModel
+from qa.citations import Verified, Verifier
 from qa.config import Config
+from qa.context import ContextPlan, plan_context, whole_corpus_fits
+from qa.draft import Drafter
 from qa.engine import LocalEngine, start_local_engine
-from qa.errors import IndexMissingError, LLMError, QAError
-from qa.evidence import select_evidence
-from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind, classify
-from qa.llm import LLMClient, Sampling, connect, model_label
-from qa.polarity import agree
-from qa.prompts import (
-    CALCULATION_LEAD,
-    abstain_text,
-    answer_messages,
-    document_title,
-    polarity_messages,
-    rewrite_messages,
-    self_check_messages,
-)
-from qa.questions import (
-    History,
-    as_direct_question,
-    clean_question,
-    clean_rewrite,
-    needs_rewrite,
-    normalise_history,
-    split_instructions,
-)
+from qa.errors import IndexMissingError, QAError
+from qa.judge import Judge
+from qa.kinds import Kind
+from qa.llm import LLMClient, connect, model_label
+from qa.prepare import PreparedQuestion, prepare
+from qa.prompts import abstain_text, answer_messages, document_title, rewrite_messages
+from qa.questions import History, clean_question, normalise_history
+from qa.render import render
 from qa.retrieval import HybridRetriever, Retrieved
-from qa.support import SourceSentence, source_sentences
-from qa.types import Answer, Citation, Delta, Passage
+from qa.support import SourceSentence, sentences_in, source_sentences
+from qa.types import Answer, Delta, Passage
 
 
 @dataclass
@@ -69,7 +52,12 @@ class IndexSnapshot:
     passages: list[Passage]  # every passage, in document order
     sentences: list[SourceSentence]
     docs: dict[str, int]  # doc name -> passage count
-    checker: AnswerabilityChecker
+    judge: Judge
+
+    @property
+    def abstain(self) -> str:
+        """The refusal's wording: "The article does not say." / "The documents do not say." """
+        return abstain_text(len(self.docs))
 
 
 class SnapshotGuard:
@@ -136,6 +124,7 @@ class Pipeline:
             self.index = self._load_index()
             self.llm: LLMClient = pending.result()
         self.disabled = self.llm.missing
+        self.drafter = Drafter(self.llm, config)
         self.prefix_state = self._warm()
 
     def _connect(self) -> LLMClient:
@@ -175,12 +164,16 @@ class Pipeline:
         for passage in passages:
             docs[passage.doc] = docs.get(passage.doc, 0) + 1
         sentences = source_sentences(passages)  # embedded lazily: a big corpus loads fast
-        checker = AnswerabilityChecker(
-            sentences, self.similarity, self.answerability, self._self_check
+        judge = Judge(
+            config,
+            self.answerability,
+            sentences,
+            self.similarity,
+            self._yes_probability,
+            abstain_text(len(docs)),
         )
-        return IndexSnapshot(
-            manifest.generation if manifest else 0, retriever, passages, sentences, docs, checker
-        )
+        generation = manifest.generation if manifest else 0
+        return IndexSnapshot(generation, retriever, passages, sentences, docs, judge)
 
     def refresh(self) -> None:
         """Pick up a newer ingest; rebuild from the seeds if the store vanished.
@@ -213,9 +206,11 @@ class Pipeline:
         """
         if not self.llm.llama_cpp:
             return "skipped"  # another kind of server: it caches prompts as it does
-        if self._whole_corpus_fits():
+        if whole_corpus_fits(self.index.passages, self.config):
             marker = "\x00QUESTION\x00"
-            prompt = self.llm.render(answer_messages(self.index.passages, marker, self.abstain))
+            prompt = self.llm.render(
+                answer_messages(self.index.passages, marker, self.index.abstain)
+            )
             prefix = prompt.split(marker)[0]
         else:
             prefix = self._rules_prefix()
@@ -229,7 +224,9 @@ class Pipeline:
         """
         first = self.index.passages[0]
         a, b = (
-            self.llm.render(answer_messages([replace(first, doc=doc, text=doc)], "?", self.abstain))
+            self.llm.render(
+                answer_messages([replace(first, doc=doc, text=doc)], "?", self.index.abstain)
+            )
             for doc in ("a", "b")
         )
         common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
@@ -256,100 +253,14 @@ class Pipeline:
         vectors = self._embed([a, b])
         return float(vectors[a] @ vectors[b])
 
-    # --- answering ------------------------------------------------------------------
-    def assess(self, question: str, claim: str, sentences: Iterable[SourceSentence]) -> Verdict:
-        """Does the evidence state ``claim`` for exactly ``question``? (:mod:`qa.answerability`)"""
-        return self.index.checker.assess(Evidence(question, list(sentences), claim))
-
-    def _self_check(self, passage: str, question: str, claim: str) -> float | None:
-        """The model's P("Yes") that ``passage`` states ``claim`` as the answer to ``question``."""
-        return self._yes_probability(self_check_messages(passage, question, claim))
-
+    # --- the model's Yes/No probes, for the judge ---------------------------------------
     def _yes_probability(self, messages: list) -> float | None:
         """The model's P("Yes") as the reply's first token (None without log-probabilities)."""
         if not self.llm.llama_cpp:
             return None
         return self.llm.yes_probability(messages)
 
-    def sentences_of(self, passages: Iterable[Passage]) -> list[SourceSentence]:
-        """The index's sentences inside ``passages`` (which may be cut to a few sentences)."""
-        spans = {p.id: (p.start, p.end) for p in passages}
-        return [
-            s
-            for s in self.index.sentences
-            if s.passage.id in spans and spans[s.passage.id][0] <= s.start < spans[s.passage.id][1]
-        ]
-
-    def cited_sentences(self, citations: Iterable[Citation]) -> list[SourceSentence]:
-        spans = [(c.passage_id, c.start, c.end) for c in citations]
-        return [
-            s
-            for s in self.index.sentences
-            if any(s.passage.id == pid and a <= s.start and s.end <= b for pid, a, b in spans)
-        ]
-
-    def context_for(
-        self, retrieved: Retrieved, question: str, kind: Kind = Kind.FACT
-    ) -> list[Passage]:
-        """Passages to show the model, in document order.
-
-        The whole corpus when it fits the budget (a stable prompt prefix), otherwise the
-        retrieved passages: cut to their sentences that bear on a specific question, whole
-        for a summary or a list; for a byline question also the first and last passage of
-        each retrieved document (bylines and datelines sit there).
-        """
-        if self._whole_corpus_fits():
-            return self.index.passages
-        if kind in BROAD_KINDS:
-            chosen = {p.id: p for p in retrieved.passages}
-        else:  # a specific question: only its best sentences (see qa.evidence)
-            selected = select_evidence(
-                question,
-                retrieved.passages,
-                self.similarity,
-                self.config.evidence_char_budget,
-            )
-            chosen = {p.id: p for p in selected}
-        if kind is Kind.AUTHORSHIP:
-            docs = {p.doc for p in retrieved.passages}
-            for doc in docs:
-                own = [p for p in self.index.passages if p.doc == doc]
-                chosen |= {own[0].id: own[0], own[-1].id: own[-1]}
-        return [chosen[p.id] for p in self.index.passages if p.id in chosen]
-
-    def _focus(
-        self, retrieved: Retrieved, question: str, kind: Kind, context: list[Passage]
-    ) -> list[Passage]:
-        """The best sentences for a second look, when the first one read the whole corpus."""
-        if not (self.config.second_look and self.config.evidence_char_budget):
-            return []
-        if kind in BROAD_KINDS or context is not self.index.passages:
-            return []
-        return select_evidence(
-            question, retrieved.passages, self.similarity, self.config.evidence_char_budget
-        )
-
-    def _verifier(self, question: str, context: list[Passage]) -> Verifier:
-        """Checks a draft's sentences against ``context`` (numbered as the model saw it)."""
-        config = self.config
-        return Verifier(
-            question=question,
-            context=context,
-            sentences=self.sentences_of(context),
-            threshold=config.support_threshold,
-            min_qa_similarity=config.min_qa_similarity,
-            similarity=self.similarity,
-            abstain=self.abstain,
-            document_titles=frozenset(document_title(d) for d in self.index.docs),
-        )
-
-    def _whole_corpus_fits(self) -> bool:
-        return sum(len(p.text) for p in self.index.passages) <= self.config.context_char_budget
-
-    @property
-    def abstain(self) -> str:
-        return abstain_text(len(self.index.docs))
-
+    # --- answering ------------------------------------------------------------------
     def ask(self, question: str, history: History | None = None) -> Answer:
         """Answer ``question`` (and return the typed result)."""
         answer = None
@@ -362,249 +273,147 @@ class Pipeline:
     def ask_stream(self, question: str, history: History | None = None) -> Iterator[Delta | Answer]:
         """Yield :class:`Delta` pieces while the model writes, then the final :class:`Answer`.
 
-        The stages: clean the question (instructions out, requests made direct, follow-ups
-        made standalone), classify its kind, retrieve, check that the evidence meets the
-        question's own constraints (refusing with the closest sentence when it does not),
-        draft with the model, verify every sentence's citations, and check the cited
-        evidence against the question once more.
+        The stages, in order: prepare the question, retrieve, let the judge screen it
+        (refusing before any model call when there is nothing to ask), plan the context,
+        draft and verify each attempt until one answer verifies, judge, render.
         """
-        config = self.config
-        text = clean_question(question, config.max_question_chars)
-        turns = normalise_history(history, config.history_turns)
-        started = time.perf_counter()
+        clock = Stopwatch()
+        text = clean_question(question, self.config.max_question_chars)
+        turns = normalise_history(history, self.config.history_turns)
         self.refresh()
         with self._guard.reading():
-            timings: dict[str, float] = {}
-            standalone, instructed = split_instructions(text)
-            standalone = as_direct_question(standalone)
-            rewritten = standalone if instructed or standalone != text else None
-            answer = Answer(
-                question=text,
-                text=self.abstain,
-                abstained=True,
-                rewritten_question=rewritten,
-                model=self.model_name,
-                timings=timings,
-                disabled=list(self.disabled),
-            )
-            if instructed and not standalone:
-                # Only instructions, no question about the documents: nothing to look up.
-                yield from self._finish(answer, started)
-                return
-            if needs_rewrite(standalone, turns):
-                messages = rewrite_messages(self.index.passages, turns, text, self.abstain)
-                rewritten = standalone = clean_rewrite(self._complete_line(messages), standalone)
-                answer.rewritten_question = rewritten
-                timings["rewrite"] = time.perf_counter() - started
-            kind = answer.kind = classify(standalone)
+            snapshot = self.index
+            prepared = prepare(text, turns, self._rewriter(snapshot))
+            clock.lap("prepare")
+            retrieved = self._retrieve(snapshot, prepared)
+            clock.lap("retrieve")
+            judgement = snapshot.judge.screen(prepared, retrieved)
+            verified, raw = None, []
+            if judgement is None:
+                plan = plan_context(
+                    prepared, retrieved, snapshot.passages, self.similarity, self.config,
+                    can_calculate=self.llm.llama_cpp,
+                )  # fmt: skip
+                verified = yield from self._draft_and_verify(snapshot, prepared, plan, clock, raw)
+                judgement = snapshot.judge.decide(prepared, retrieved, verified)
+                clock.lap("judge")
+            clock.timings["total"] = clock.elapsed()
+            answer = render(
+                prepared, retrieved, verified, judgement, raw_text="".join(raw),
+                model=self.model_name, disabled=self.disabled, timings=clock.timings,
+            )  # fmt: skip
+            if answer.abstained and "first_token" not in answer.timings:
+                yield Delta(answer.text)  # nothing was streamed: show the refusal as it is
+            yield answer
 
-            mark = time.perf_counter()
-            depth = config.top_k + (2 if kind in (Kind.SUMMARY, Kind.LIST) else 0)
-            try:
-                retrieved = self.index.retriever.retrieve(standalone, top_k=depth)
-            except QAError:
-                raise
-            except Exception as exc:  # the store (or its server) failed under us
-                self._stale = True  # reload on the next question, once it is back
-                raise self.store.failure(exc) from exc
-            answer.passages = retrieved.passages
-            timings["retrieve"] = time.perf_counter() - mark
-            if kind not in BROAD_KINDS and retrieved.max_dense < config.min_retrieval_score:
-                # Nothing in the documents is even about this: no need to ask the model.
-                yield from self._finish(answer, started)
-                return
-            context = self.context_for(retrieved, standalone, kind)
-            verifier = self._verifier(standalone, context)
-            focus = self._focus(retrieved, standalone, kind, context)
-            mark = time.perf_counter()
-            raw, verified = yield from self._draft(
-                context, standalone, kind, verifier, timings, started
-            )
-            if verified.abstained and focus:
-                # A second look at only the best sentences (see Config.second_look).
-                yield Delta("\n\n")
-                look = time.perf_counter()
-                more, second = yield from self._draft(
-                    focus, standalone, kind, self._verifier(standalone, focus), timings, started
-                )
-                raw += "\n\n" + more
-                verified = verified if second.abstained else second
-                self.llm.refill_idle_slots()  # the article back where the detour ran
-                timings["second_look"] = time.perf_counter() - look
-            timings["generate"] = time.perf_counter() - mark
+    def _rewriter(self, snapshot: IndexSnapshot):
+        """Rewrites a follow-up into a standalone question, reading the whole corpus prompt."""
 
-            mark = time.perf_counter()
-            answer.text, answer.citations = verified.text, verified.citations
-            answer.abstained, answer.raw_text = verified.abstained, raw
-            answer.checks = verified.checks
-            claim = MARKER.sub("", verified.text).strip()
-            # A worked calculation is checked by arithmetic and its cited operands instead.
-            checked = kind in CHECKED_KINDS and self.answerability is not None
-            checked = checked and shown_calculation(claim) is None
-            if verified.citations and not verified.abstained and checked:
-                verdict = self.assess(standalone, claim, self.cited_sentences(verified.citations))
-                answer.confidence, answer.reasons = round(verdict.score, 3), list(verdict.reasons)
-                if not verdict.answerable:
-                    # The cited evidence does not meet the question's specifics: refuse, and
-                    # show what the evidence does say (a swapped detail corrects itself).
-                    answer.text, answer.citations, answer.abstained = self.abstain, [], True
-                    answer.confidence = round(1 - verdict.score, 3)  # that refusing is right
-                    self._point_at(answer, verdict.window, standalone, retrieved, related=True)
-                timings["check"] = time.perf_counter() - mark
-            elif verified.citations and not verified.abstained and kind is Kind.YES_NO:
-                self._settle_polarity(answer, standalone)
-                timings["check"] = time.perf_counter() - mark
-            elif answer.abstained:
-                self._point_at(answer, (), standalone, retrieved)
-            timings["verify"] = time.perf_counter() - mark
-            yield from self._finish(answer, started)
+        def rewrite(turns: Sequence[tuple[str, str]], question: str) -> str:
+            messages = rewrite_messages(snapshot.passages, turns, question, snapshot.abstain)
+            return self.drafter.complete_line(messages)
 
-    def _settle_polarity(self, answer: Answer, question: str) -> None:
-        """Make a yes/no answer's first word agree with the cited evidence (qa.polarity)."""
-        if self.answerability is None:
-            return
-        window = self.index.checker.window_of(self.cited_sentences(answer.citations))
-        p_yes = self._yes_probability(polarity_messages(window_text(window), question))
-        if p_yes is None:
-            return
-        settled = agree(answer.text, p_yes)
-        answer.text = settled.text
-        answer.confidence = round(max(p_yes, 1 - p_yes), 3)
-        if settled.changed:
-            word = "Yes" if p_yes >= 0.5 else "No"
-            answer.reasons.append(f"the cited passage answers {word} (P(yes) = {p_yes:.2f})")
+        return rewrite
 
-    def _point_at(
-        self,
-        answer: Answer,
-        window: Sequence[SourceSentence],
-        question: str,
-        retrieved: Retrieved,
-        related: bool = False,
-    ) -> None:
-        """Give a refusal the closest evidence: what the text says instead, cited.
-
-        The sentence is the one the answerability check found closest (or, without one,
-        the most similar sentence of the best two passages); a false premise or a swapped
-        detail is then corrected by the quote itself.
-        """
-        far = retrieved.max_dense < self.config.min_related_score
-        if answer.citations or (far and not related):
-            return  # ``related``: the window is what the model cited, so it is on topic
-        pool = list(window) or self.sentences_of(retrieved.passages[:2])
-        if not pool:
-            return
-        best = max(pool, key=lambda s: self.similarity(question, s.text))
-        passage = best.passage
-        answer.citations = [
-            Citation(1, passage.id, passage.doc, best.start, best.end, best.text, passage.page)
-        ]
-        quote = " ".join(best.text.split())
-        answer.text = f"{answer.text} The closest passage says: “{quote}” [1]"
-
-    def _finish(self, answer: Answer, started: float) -> Iterator[Delta | Answer]:
-        answer.timings["total"] = time.perf_counter() - started
-        if answer.abstained and "first_token" not in answer.timings:
-            yield Delta(answer.text)  # nothing was streamed: show the refusal as it is
-        yield answer
-
-    def _draft(
-        self,
-        context: list[Passage],
-        question: str,
-        kind: Kind,
-        verifier: Verifier,
-        timings: dict[str, float],
-        started: float,
-    ) -> Generator[Delta, None, tuple[str, Verified]]:
-        """Stream the model's answer; return its raw text and the verified answer.
-
-        A question that asks for a total or a difference first gets a calculation (see
-        :mod:`qa.calculate`); if that yields no checked result, the model answers plainly.
-        """
-        raw = ""
-
-        def note(delta: str) -> Delta:
-            nonlocal raw
-            raw += delta
-            timings.setdefault("first_token", time.perf_counter() - started)
-            return Delta(delta)
-
-        if needs_calculation(question) and self.llm.llama_cpp:
-            for delta in self._calculate(context, question):
-                yield note(delta)
-            claim = calculated_claim(raw)
-            verified = verifier.verify(claim) if claim else None
-            if verified is not None and verified.citations:
-                return raw, verified
-            yield note("\n\n")
-        working = len(raw)
-        stream = self._stream(
-            answer_messages(context, question, self.abstain), self._sampling(kind)
-        )
-        for delta in stream:
-            yield note(delta)
-            if looping(raw[working:]):
-                break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
-        stream.close()
-        return raw, verifier.verify(raw[working:])
-
-    def _sampling(self, kind: Kind | None = None) -> Sampling:
-        """Greedy decoding; lists and summaries with a repetition penalty.
-
-        Greedy decoding of a list by the 1.5B model loops on its first item; a repetition
-        penalty moves it on to the next one. Facts keep the plain greedy decoding (a
-        penalty there garbles copied figures). Sent with the request, so concurrent
-        answers never see each other's settings.
-        """
-        broad = kind in (Kind.LIST, Kind.SUMMARY)
-        penalty = LIST_REPEAT_PENALTY if broad else 1.0
-        return Sampling(max_tokens=self.config.max_new_tokens, repeat_penalty=penalty)
-
-    def _stream(self, messages: list, sampling: Sampling) -> Iterator[str]:
-        return self._generate(lambda: self.llm.stream_chat(messages, sampling))
-
-    def _stream_text(self, prompt: str) -> Iterator[str]:
-        """Continue a raw, already formatted prompt (one that starts the answer)."""
-        return self._generate(lambda: self.llm.stream_prompt(prompt, self._sampling()))
-
-    def _generate(self, start: Callable[[], Iterable[str]]) -> Iterator[str]:
+    def _retrieve(self, snapshot: IndexSnapshot, question: PreparedQuestion) -> Retrieved:
+        """The question's passages, best first (none for a question of only instructions)."""
+        if question.only_instructions:
+            return Retrieved([], 0.0)
+        depth = self.config.top_k + (2 if question.kind in (Kind.SUMMARY, Kind.LIST) else 0)
         try:
-            yield from start()
+            return snapshot.retriever.retrieve(question.standalone, top_k=depth)
         except QAError:
             raise
-        except Exception as exc:  # a bug below the client: still one readable line
-            failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
-            raise LLMError(f"the language model failed: {failure}") from exc
+        except Exception as exc:  # the store (or its server) failed under us
+            self._stale = True  # reload on the next question, once it is back
+            raise self.store.failure(exc) from exc
 
-    def _calculate(self, context: list[Passage], question: str) -> Iterator[str]:
-        """The model's working for a total or difference: the figures, then the arithmetic.
+    def _draft_and_verify(
+        self,
+        snapshot: IndexSnapshot,
+        question: PreparedQuestion,
+        plan: ContextPlan,
+        clock: Stopwatch,
+        raw: list[str],
+    ) -> Generator[Delta, None, Verified]:
+        """Draft each attempt of ``plan`` and verify it, until one answer verifies.
 
-        The answer is prefilled with a lead-in that makes the model copy the figures
-        first (it otherwise repeats one of them as the answer); generation stops once a
-        calculation is written out.
+        Yields the model's text as it streams (``raw`` collects it); returns the first
+        verified answer, else the first plain attempt's (declined) result.
         """
-        prompt = self.llm.render(answer_messages(context, question, self.abstain))
-        text = ""
-        stream = self._stream_text(prompt + CALCULATION_LEAD)
-        for delta in stream:
-            text += delta
-            yield delta
-            done = "\n" in text.rsplit("=", 1)[-1] and calculated_claim(text)
-            if done or len(text) > self.config.max_working_chars:
+        result: Verified | None = None
+        verifying = 0.0
+        for number, attempt in enumerate(plan.attempts):
+            if number:
+                raw.append("\n\n")
+                yield Delta("\n\n")
+            draft = self.drafter.draft(
+                attempt, question.standalone, question.kind, snapshot.abstain
+            )
+            claim = yield from _relay(draft, clock, raw)
+            mark = time.perf_counter()
+            verifier = self._verifier(snapshot, question.standalone, attempt.context)
+            verified = verifier.verify(claim)
+            verifying += time.perf_counter() - mark
+            if attempt.context != plan.attempts[0].context:
+                self.llm.refill_idle_slots()  # the warmed prefix back where the detour ran
+            if verified.answered:
+                result = verified
                 break
-        stream.close()
+            if result is None and not attempt.calculation:
+                result = verified
+        clock.lap("generate")
+        clock.timings["verify"] = verifying
+        assert result is not None  # every plan has a plain attempt
+        return result
 
-    def _complete_line(self, messages: list) -> str:
-        """The model's first line of output; generation stops as soon as it is complete."""
-        text = ""
-        stream = self._stream(messages, self._sampling())
-        for delta in stream:
-            text += delta
-            if "\n" in text.lstrip():
-                break
-        stream.close()
-        return text.strip().split("\n")[0]
+    def _verifier(
+        self, snapshot: IndexSnapshot, question: str, context: Sequence[Passage]
+    ) -> Verifier:
+        """Checks a draft's sentences against ``context`` (numbered as the model saw it)."""
+        config = self.config
+        return Verifier(
+            question=question,
+            context=context,
+            sentences=sentences_in(snapshot.sentences, context),
+            threshold=config.support_threshold,
+            min_qa_similarity=config.min_qa_similarity,
+            similarity=self.similarity,
+            abstain=snapshot.abstain,
+            document_titles=frozenset(document_title(d) for d in snapshot.docs),
+        )
+
+
+class Stopwatch:
+    """Seconds per stage of one answer: ``lap(name)`` records the time since the last lap."""
+
+    def __init__(self) -> None:
+        self.started = self._last = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self._last
+        self._last = now
+
+
+def _relay(
+    draft: Generator[Delta, None, str], clock: Stopwatch, raw: list[str]
+) -> Generator[Delta, None, str]:
+    """Pass the draft's text on as it streams, noting it and the first token's time."""
+    try:
+        while True:
+            delta = next(draft)
+            raw.append(delta.text)
+            clock.timings.setdefault("first_token", clock.elapsed())
+            yield delta
+    except StopIteration as done:
+        return done.value
+    finally:
+        draft.close()
 
 
 def load_answerability(config: Config) -> AnswerabilityModel | None:
@@ -617,20 +426,33 @@ def load_answerability(config: Config) -> AnswerabilityModel | None:
         return None  # not fitted yet: `qa calibrate` writes it
 
 
-LIST_REPEAT_PENALTY = 1.1
+_PIPELINES: dict[Config, Pipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+MAX_PIPELINES = 2
 
 
-def looping(text: str, times: int = 3) -> bool:
-    """Does ``text`` end with the same comma-separated item ``times`` times in a row?"""
-    items = [i.strip().lower() for i in text.split(",")]
-    tail = items[-times - 1 : -1]  # the last item may still be being written
-    return len(tail) == times and len(set(tail)) == 1 and bool(tail[0])
-
-
-@lru_cache(maxsize=2)
 def get_pipeline(config: Config) -> Pipeline:
-    """The process-wide pipeline for ``config`` (models and index load once)."""
-    return Pipeline(config)
+    """The process-wide pipeline for ``config`` (models and index load once).
+
+    At most :data:`MAX_PIPELINES` are kept; the least recently used one beyond that is
+    closed (its engine stopped), so a process that switches configs does not pile up models.
+    """
+    with _PIPELINES_LOCK:
+        pipeline = _PIPELINES.pop(config, None) or Pipeline(config)
+        _PIPELINES[config] = pipeline  # most recently used last
+        while len(_PIPELINES) > MAX_PIPELINES:
+            _PIPELINES.pop(next(iter(_PIPELINES))).close()
+        return pipeline
+
+
+def close_pipelines() -> None:
+    """Close every pipeline this process holds (tests and benchmarks between workloads)."""
+    with _PIPELINES_LOCK:
+        while _PIPELINES:
+            _PIPELINES.popitem()[1].close()
+
+
+get_pipeline.cache_clear = close_pipelines  # type: ignore[attr-defined]  # the lru_cache API
 
 
 def ask(question: str, *, history: History | None = None, config: Config | None = None) -> Answer:

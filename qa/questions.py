@@ -7,14 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from qa.errors import InvalidQuestionError
+from qa.text import POINTS_BACK, strip_markers
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
-_REFERRING = re.compile(
-    r"\b(he|she|it|they|them|his|her|hers|its|their|theirs|him|this|that|these|those|"
-    r"there|then|the two|the pair|both|same|also|else|why not|and)\b",
-    re.IGNORECASE,
-)
+# Besides a word pointing back (qa.text.POINTS_BACK), words that continue a conversation.
+_CONTINUES = re.compile(r"\b(?:same|also|else|why not|and)\b", re.IGNORECASE)
 
 History = Sequence[Any]
 
@@ -62,7 +59,7 @@ def normalise_history(history: History | None, turns: int) -> list[tuple[str, st
                 pending_user = None
         elif isinstance(item, list | tuple) and len(item) == 2:
             pairs.append((_content_text(item[0]), _content_text(item[1])))
-    cleaned = [(q.strip(), _MARKERS.sub("", a).strip()) for q, a in pairs if q and a]
+    cleaned = [(q.strip(), strip_markers(a)) for q, a in pairs if q and a]
     return cleaned[-turns:] if turns > 0 else []
 
 
@@ -78,14 +75,17 @@ def _content_text(content: object) -> str:
 
 def needs_rewrite(question: str, history: Sequence[tuple[str, str]]) -> bool:
     """A follow-up that leans on earlier turns (a pronoun, or just a few words)."""
-    return bool(history) and (bool(_REFERRING.search(question)) or len(question.split()) <= 4)
+    return bool(history) and (
+        bool(POINTS_BACK.search(question) or _CONTINUES.search(question))
+        or len(question.split()) <= 4
+    )
 
 
 def clean_rewrite(text: str, fallback: str) -> str:
     """First line of the model's rewrite, stripped of labels and quotes."""
     line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "")
     line = re.sub(r"^(standalone|rewritten)?\s*question\s*:\s*", "", line, flags=re.IGNORECASE)
-    line = _MARKERS.sub("", line).strip().strip("\"'“”")
+    line = strip_markers(line).strip("\"'“”")
     if not line or len(line) > 3 * len(fallback) + 200:
         return fallback
     # The follow-up's own question word must survive: "When?" after "What did they agree

@@ -2,25 +2,26 @@
 
 A claim counts as supported when the words it adds beyond the question (its *new*
 information) occur in the chosen source sentences, and every number it asserts (even one
-the question states) is either stated there or is the sum, difference or product of two
-stated numbers (so "21 missiles" is supported by "19 ballistic missiles" and "two ...
-missiles"). Echoing the
-question earns nothing: "The missiles were fired from Wonsan" against a passage about
-Sunan fails on "Wonsan" even though "missiles" and "fired" match.
+the question states) is stated there — or, for a question that asks for a total or a
+difference (:func:`qa.calculate.needs_calculation`), is the sum, difference or product of
+two stated numbers (so "21 missiles" is supported by "19 ballistic missiles" and "two ...
+missiles"). Echoing the question earns nothing: "The missiles were fired from Wonsan"
+against a passage about Sunan fails on "Wonsan" even though "missiles" and "fired" match.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import Stemmer  # PyStemmer (Snowball, C): imports in milliseconds, unlike nltk
 
-from qa.calculate import shown_calculation
+from qa.calculate import needs_calculation, shown_calculation
 from qa.questions import looks_like_instruction
-from qa.types import Passage
+from qa.text import COMPOUND_NUMBER, DENIAL, FRACTIONS, SCALE_WORDS, number_value
+from qa.types import Citation, Passage
 
 _STOPWORDS = frozenset(
     """
@@ -34,30 +35,17 @@ _STOPWORDS = frozenset(
     passage passages document states stated mentions mentioned notes noted
     """.split()
 )  # fmt: skip
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "hundred": 100, "thousand": 1000, "half": 0.5,
-}  # fmt: skip
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:\s*½)?|½|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+_TOKEN = re.compile(
+    rf"\d+(?:[.,]\d+)*(?:\s*[{FRACTIONS}])?|[{FRACTIONS}]|{COMPOUND_NUMBER}|"
+    r"[^\W\d_]+(?:['’][^\W\d_]+)?",
+    re.UNICODE,
+)
 _STEMMER = Stemmer.Stemmer("english")
 
 
 @lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
     return _STEMMER.stemWord(word)
-
-
-def _number_value(token: str) -> float | None:
-    token = token.replace(",", "")
-    if "½" in token:
-        whole = token.replace("½", "").strip()
-        return (float(whole) if whole else 0.0) + 0.5
-    try:
-        return float(token)
-    except ValueError:
-        return _NUMBER_WORDS.get(token)
 
 
 _NOUN_WINDOW = 4  # a figure counts what the next few words name: "19 ballistic missiles"
@@ -87,9 +75,14 @@ def analyse(text: str) -> Analysis:
     measures: set[tuple[float, str]] = set()
     units: set[tuple[float, str]] = set()
     open_figures: list[tuple[float, int]] = []  # (value, content words seen since)
+    previous: float | None = None  # the figure just before, if the last token was one
     for raw in _TOKEN.findall(text.lower().replace("’", "'")):
         token = raw.removesuffix("'s")
-        value = _number_value(token)
+        value = number_value(token)
+        if value is not None and previous is not None and token in SCALE_WORDS:
+            numbers.discard(previous)  # "12 million" is one figure, 12,000,000
+            value *= previous
+        previous = value
         if value is not None:
             numbers.add(value)
             open_figures = [(value, 0)]
@@ -106,10 +99,25 @@ def analyse(text: str) -> Analysis:
     return Analysis(frozenset(words), frozenset(numbers), frozenset(measures), frozenset(units))
 
 
+def coverage(wanted: dict[str, float], words: frozenset[str]) -> float:
+    """The weighted share of the ``wanted`` word stems that ``words`` holds (0 when none).
+
+    The one measure of "how much of the question a text holds": evidence selection weighs
+    every question word alike, the judge's coverage signal by rarity (IDF).
+    """
+    total = sum(wanted.values())
+    return sum(v for w, v in wanted.items() if w in words) / total if total else 0.0
+
+
 def counted_noun(question: str) -> str | None:
-    """The stem of what a "how many X" / "how much X" question counts."""
+    """The stem of what a "how many X" / "how much X" question counts.
+
+    None when no noun follows: "How much will it cost?" counts no "will".
+    """
     match = _HOW_MANY.search(question)
-    return _stem(match.group(1).lower()) if match else None
+    if match is None or match.group(1).lower() in _STOPWORDS:
+        return None
+    return _stem(match.group(1).lower())
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,7 @@ def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
 
 
 _NEGATED = re.compile(
-    r"\b(?:not|rather than|instead of)\b(?:[^,;:.]|[,.](?=\d))*", re.IGNORECASE
+    rf"\b(?:{DENIAL})\b(?:[^,;:.]|[,.](?=\d))*", re.IGNORECASE
 )  # up to the end of the clause; "1,000" and "1.5" stay whole
 
 
@@ -163,11 +171,16 @@ def asserted_part(claim: str) -> str:
     return _NEGATED.sub(" ", claim).strip() or claim
 
 
-def _derivable(value: float, stated: frozenset[float]) -> bool:
-    """Stated, or the sum, difference or product of two different stated figures >= 2."""
+def _derivable(value: float, stated: frozenset[float], derive: bool) -> bool:
+    """Stated; or, when ``derive`` (the question asks for a total or a difference), the sum,
+    difference or product of two different stated figures >= 2.
+
+    A figure no sentence states is only evidence of a calculation the question asked for:
+    otherwise "21 missiles" would be "supported" by any 19 and 2 in the text.
+    """
     if value in stated:
         return True
-    if value < 2:
+    if not derive or value < 2:
         return False
     items = sorted(n for n in stated if n >= 2)
     return any(
@@ -207,7 +220,7 @@ def _units_match(
         if value == computed or value in echoed:
             continue
         same_unit = frozenset(v for v, u in source if u == unit)
-        if not _derivable(value, same_unit):
+        if not _derivable(value, same_unit, needs_calculation(question)):
             return False
     return True
 
@@ -243,6 +256,7 @@ def best_support(
     asserted = asserted_part(claim)
     claim_info, question_words = analyse(asserted), analyse(question).words
     computed = shown_calculation(asserted)
+    derive = needs_calculation(question)
     claim_words, numbers = claim_info.words, claim_info.numbers - {computed}
     target = claim_words - question_words or claim_words
     if not target and not numbers:
@@ -274,7 +288,7 @@ def best_support(
     covered = target - open_words
 
     stated = frozenset().union(*(s.numbers for s in chosen)) if chosen else frozenset()
-    numbers_ok = all(_derivable(n, stated) for n in numbers) and _units_match(
+    numbers_ok = all(_derivable(n, stated, derive) for n in numbers) and _units_match(
         claim_info, question, chosen, computed
     )
     if not numbers_ok and numbers and len(chosen) < max_sentences:
@@ -291,15 +305,39 @@ def best_support(
         for extra in options:
             trial = [*chosen, *extra]
             trial_stated = stated.union(*(s.numbers for s in extra))
-            if all(_derivable(n, trial_stated) for n in numbers) and _units_match(
+            if all(_derivable(n, trial_stated, derive) for n in numbers) and _units_match(
                 claim_info, question, trial, computed
             ):
                 chosen, stated, numbers_ok = trial, trial_stated, True
                 break
-    score = (len(covered) + sum(_derivable(n, stated) for n in numbers)) / (
+    score = (len(covered) + sum(_derivable(n, stated, derive) for n in numbers)) / (
         len(target) + len(numbers)
     )
     if not numbers_ok:
         score = min(score, 0.0)
     chosen.sort(key=lambda s: (s.passage.position, s.start))
     return Support(score, tuple(chosen), numbers_ok)
+
+
+def sentences_in(
+    sentences: Sequence[SourceSentence], passages: Iterable[Passage]
+) -> list[SourceSentence]:
+    """The ``sentences`` inside ``passages`` (which may be cut to a few sentences)."""
+    spans = {p.id: (p.start, p.end) for p in passages}
+    return [
+        s
+        for s in sentences
+        if s.passage.id in spans and spans[s.passage.id][0] <= s.start < spans[s.passage.id][1]
+    ]
+
+
+def sentences_cited(
+    sentences: Sequence[SourceSentence], citations: Iterable[Citation]
+) -> list[SourceSentence]:
+    """The ``sentences`` inside the spans that ``citations`` point at."""
+    spans = [(c.passage_id, c.start, c.end) for c in citations]
+    return [
+        s
+        for s in sentences
+        if any(s.passage.id == pid and a <= s.start and s.end <= b for pid, a, b in spans)
+    ]

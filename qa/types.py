@@ -5,30 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from index.types import Passage
 
-@dataclass(frozen=True)
-class Passage:
-    """A few consecutive sentences of one document, with offsets into its text.
-
-    ``text == document_text[start:end]`` always holds, where the document's text is the
-    file itself for plain text and Markdown, and the extracted text (kept with the
-    index, see :mod:`index.texts`) for HTML, PDF and Word files; ``sentences`` are the
-    absolute ``(start, end)`` offsets of each sentence inside it.
-    """
-
-    id: str
-    doc: str
-    start: int
-    end: int
-    text: str
-    sentences: tuple[tuple[int, int], ...]
-    position: int = 0
-    score: float = 0.0
-    page: int | None = None  # 1-based page of a PDF passage; None for formats without pages
-
-    def sentence_texts(self) -> list[tuple[int, int, str]]:
-        """Each sentence as ``(start, end, text)`` with absolute offsets."""
-        return [(s, e, self.text[s - self.start : e - self.start]) for s, e in self.sentences]
+__all__ = ["Answer", "Citation", "Delta", "Passage", "SentenceCheck"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +39,12 @@ class SentenceCheck:
     reattached: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Answer:
-    """What ``ask()`` returns: the answer text with inline ``[n]`` markers and its sources."""
+    """What ``ask()`` returns: the answer text with inline ``[n]`` markers and its sources.
+
+    Built once, by :func:`qa.render.render`, after the judge (:mod:`qa.judge`) decided.
+    """
 
     question: str
     text: str
@@ -84,6 +66,10 @@ class Answer:
     # Checks this configuration cannot run, each with why (e.g. a model behind an HTTP
     # server gives no logits for the self-check); empty with the local model.
     disabled: list[str] = field(default_factory=list)
+    # The judge's decision: "answer", "refuse" or "correct" (a yes/no turned to what the
+    # cited text says), and the signals it read (the answerability check's features).
+    decision: str = "answer"
+    signals: dict[str, float] = field(default_factory=dict)
 
     @property
     def support_label(self) -> str:

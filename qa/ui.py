@@ -49,6 +49,7 @@ import gradio as gr
 
 from qa.config import Config
 from qa.errors import ConfigError, QAError
+from qa.text import MARKER, marker_numbers
 from qa.types import Answer, Citation, Delta, Passage
 
 if TYPE_CHECKING:
@@ -77,7 +78,6 @@ ABSTAINED_LABEL = "Not in the document"
 # Everything after this marker in an assistant message is presentation (sources, timings):
 # it is cut off before the conversation is handed back to the pipeline as history.
 SOURCES_MARKER = '<div class="qa-sources"'
-_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _TAG = re.compile(r"<[^>]*>")
 _BADGE = re.compile(r'<span class="qa-badge"[^>]*>.*?</span>', re.DOTALL)
 
@@ -127,14 +127,14 @@ def _answer_html(answer: Answer, uid: str) -> str:
     numbers = {c.number for c in answer.citations}
 
     def link(match: re.Match[str]) -> str:
-        first = int(match.group(1).split(",")[0])
+        first = marker_numbers(match.group(0))[0]
         marker = html.escape(match.group(0))
         if first not in numbers:
             return f'<span class="qa-cite">{marker}</span>'
         return f'<a class="qa-cite" href="#qa-src-{uid}-{first}">{marker}</a>'
 
     pieces, last = [], 0
-    for match in _CITE.finditer(answer.text):
+    for match in MARKER.finditer(answer.text):
         pieces.append(_text(answer.text[last : match.start()]))
         pieces.append(link(match))
         last = match.end()

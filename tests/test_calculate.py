@@ -60,3 +60,27 @@ def test_a_shown_calculation_needs_stated_operands_counting_the_right_thing(sent
     assert not best_support("19 + 3 = 22.", question, sentences).numbers_ok
     years = "How many years passed between the leaders' two meetings?"
     assert best_support("2023 - 2019 = 4 years.", years, sentences).numbers_ok
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many people have lived in the valley since 1990?",  # a stated count
+        "How far is it between the two towns?",  # a stated distance
+        "How long has the museum been open, and is it free?",
+    ],
+)
+def test_since_between_and_more_alone_ask_for_no_arithmetic(question):
+    assert not needs_calculation(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many more visitors came in 2022 than in 2021?",
+        "How many kilometres farther is the north pier than the south one?",
+        "What is the difference in height between the towers, and how much is it in feet?",
+    ],
+)
+def test_comparisons_of_two_figures_do(question):
+    assert needs_calculation(question)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from served_app import ROOT, SEEDS, app_env
-from servers import ChromaServer
+from servers import REFUSALS, ChromaServer, TokenProxy
 
-from index.store import ServerStore, open_store
+from index.store import open_store
 from qa.config import Config
 from qa.errors import IndexCorruptError, IndexUnreachableError
 from qa.pipeline import Pipeline
@@ -32,12 +32,12 @@ def chroma(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def config(chroma, tmp_path_factory):
+def config(chroma, tmp_path_factory, on_engine):
     base = tmp_path_factory.mktemp("server-app")
     seeds = base / "seeds"
     shutil.copytree(SEEDS, seeds)
     # store_dir points at an empty folder: nothing may be written there in server mode.
-    return Config.from_env(chroma_url=chroma.url, seeds_dir=seeds, store_dir=base / "unused")
+    return on_engine(chroma_url=chroma.url, seeds_dir=seeds, store_dir=base / "unused")
 
 
 def qa_cli(*args: str | Path, config: Config) -> subprocess.CompletedProcess:
@@ -51,7 +51,9 @@ def qa_cli(*args: str | Path, config: Config) -> subprocess.CompletedProcess:
 def pipeline(config):
     result = qa_cli("ingest", config.seeds_dir, config=config)
     assert result.returncode == 0, result.stderr
-    return Pipeline(config)
+    pipeline = Pipeline(config)
+    yield pipeline
+    pipeline.close()
 
 
 def test_answers_come_from_the_server_with_citations(pipeline, config):
@@ -98,7 +100,8 @@ def test_a_second_writer_gets_one_line_while_readers_answer(pipeline, config):
         holder.wait(timeout=60)
     again = qa_cli("ingest", config.seeds_dir, config=config)
     assert again.returncode == 0, again.stderr
-    assert "0 added, 0 removed" in again.stdout
+    passages = sum(doc["passages"] for doc in open_store(config).read_manifest().docs.values())
+    assert f"{passages} passages: 0 added, 0 removed, {passages} unchanged" in again.stdout
 
 
 def test_server_stopped_mid_session_then_back(pipeline, chroma, config):
@@ -116,16 +119,30 @@ def test_server_stopped_mid_session_then_back(pipeline, chroma, config):
     assert "Sunan" in answer.text
 
 
-def test_a_refused_token_is_named_as_such():
-    store = ServerStore("http://127.0.0.1:9", "passages", token="wrong")
-
-    class Refused(Exception):
-        pass
-
-    error = store.failure(Refused("401 Unauthorized"))
-    assert isinstance(error, IndexUnreachableError)
-    assert "refused the token" in str(error) and "QA_CHROMA_TOKEN" in str(error)
-    assert "unreachable at http://127.0.0.1:9" in str(store.failure(ConnectionError("refused")))
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_a_refused_token_is_named_as_such(pipeline, chroma, config, refusal):
+    """The real server behind a proxy that checks a bearer token (``chroma run`` checks
+    none): the configured token gets through to the index, a wrong or missing one is
+    named as a refused token, by the API and by the command line in one line."""
+    token = "team-secret-token"
+    with TokenProxy(chroma.url, token, refusal).running() as proxy:
+        guarded = config.replace(chroma_url=proxy.url)
+        manifest = open_store(guarded.replace(chroma_token=token)).read_manifest()
+        assert manifest is not None and manifest.docs, manifest  # through the proxy
+        assert proxy.refused == 0
+        refused = f"the index server at {proxy.url} refused the token (set QA_CHROMA_TOKEN)"
+        for wrong in ("not-the-token", ""):
+            with pytest.raises(IndexUnreachableError) as caught:
+                open_store(guarded.replace(chroma_token=wrong)).read_manifest()
+            assert refused in str(caught.value), caught.value
+        command = [sys.executable, "-m", "qa", "docs", "--chroma-url", proxy.url]
+        environment = {**app_env(), "QA_CHROMA_TOKEN": "not-the-token"}
+        cli = subprocess.run(
+            command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+        )
+        assert cli.returncode == 2, (cli.stdout, cli.stderr)
+        assert cli.stderr.startswith(f"error: {refused}") and cli.stderr.count("\n") == 1
+        assert proxy.refused >= 3  # each refusal came from the proxy, none was made up
 
 
 def test_an_expired_lease_reads_as_an_interrupted_ingest_until_re_run(pipeline, config):

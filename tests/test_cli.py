@@ -1,6 +1,7 @@
 """The ``qa`` command as a user runs it: real subprocesses, exit codes, messages."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,20 +49,38 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_ingest_then_ask_then_a_corrupt_store(tmp_path):
+    from index.store import Manifest
+
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
     store = tmp_path / "store"
     first = qa("ingest", seeds, "--store", store)
     assert first.returncode == 0, first.stderr
-    assert "15 added" in first.stdout or "added" in first.stdout
+    found = re.search(r"1 file\(s\), (\d+) passages", first.stdout)
+    assert found, first.stdout
+    n = int(found.group(1))  # the article's passages, as the manifest records them too
+    assert n >= 1 and Manifest.read(store).docs[SEED.name]["passages"] == n
+    assert f"1 file(s), {n} passages: {n} added, 0 removed, 0 unchanged" in first.stdout
     again = qa("ingest", seeds, "--store", store)
-    assert " 0 added, 0 removed" in again.stdout
+    assert f"1 file(s), {n} passages: 0 added, 0 removed, {n} unchanged" in again.stdout
 
     answer = qa("ask", "How far did the missiles fly?", "--store", store, "--seeds", seeds)
     assert answer.returncode == 0, answer.stderr
     assert "400 miles" in answer.stdout
     assert "[1] 000_61f43937c72d7f92.txt:" in answer.stdout
+
+    # One word of one passage changed (same length: no other passage moves) and a new
+    # one-passage document: exactly those are embedded, the stale passage is removed.
+    article = seeds / SEED.name
+    text = article.read_text()
+    assert text.count("armored train") == 1
+    article.write_text(text.replace("armored train", "armored plane"))
+    (seeds / "harbor.txt").write_text("The Millbrook harbor will be dredged next spring.\n")
+    changed = qa("ingest", seeds, "--store", store)
+    assert changed.returncode == 0, changed.stderr
+    expected = f"2 file(s), {n + 1} passages: 2 added, 1 removed, {n - 1} unchanged"
+    assert expected in changed.stdout, changed.stdout
 
     (store / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
     broken = qa("ask", "How far did the missiles fly?", "--store", store, "--seeds", seeds)
@@ -70,3 +89,5 @@ def test_ingest_then_ask_then_a_corrupt_store(tmp_path):
     assert "Traceback" not in broken.stderr
     rebuilt = qa("ingest", seeds, "--store", store, "--rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
+    expected = f"2 file(s), {n + 1} passages: {n + 1} added, 0 removed, 0 unchanged"
+    assert expected in rebuilt.stdout, rebuilt.stdout

@@ -23,7 +23,7 @@ from qa.config import Config
 from qa.engine import slot_dir
 from qa.errors import ConfigError
 from qa.pipeline import Pipeline, SnapshotGuard
-from qa.prompts import answer_messages
+from qa.prompts import abstain_text, answer_messages
 from qa.ui import check_exposure, read_auth_file
 
 
@@ -142,12 +142,15 @@ def test_two_questions_at_once_from_one_process_are_not_mixed(pipeline):
 def test_every_slot_holds_the_warmed_prefix_and_a_fresh_process_restores_it(pipeline):
     assert pipeline.prefix_state in {"computed", "restored"}
     assert list(slot_dir(pipeline.config).glob("prefix-*.bin"))
-    # A fresh engine (a new process does the same) restores the saved slot file.
+    # A fresh engine (a new process does the same) restores the saved slot file. The first
+    # one is stopped before: one model in memory at a time, as with a new process.
+    pipeline.close()
     fresh = Pipeline(pipeline.config)
     try:
         assert fresh.prefix_state == "restored"
         question = "Who is Jung Pak?"
-        prompt = fresh.llm.render(answer_messages(fresh.index.passages, question, fresh.abstain))
+        abstain = abstain_text(len(fresh.index.docs))
+        prompt = fresh.llm.render(answer_messages(fresh.index.passages, question, abstain))
         tokens = fresh.llm.count_tokens(prompt)
         for slot in range(fresh.llm.slots):
             body = {"prompt": prompt, "n_predict": 1, "id_slot": slot, "cache_prompt": True}

@@ -1,40 +1,64 @@
 """The load-test script's own logic (eval.load), without models or a server: verdicts from
-chat messages, latency percentiles, round-robin replicas, the report and the exit code."""
+chat messages, latency percentiles, round-robin replicas, the report and the exit code.
+
+The chat messages are made by the app's own renderers (qa.ui), from typed answers, so a
+change of the app's markup that the script cannot read fails here."""
 
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import Future
 
 import pytest
 
 from eval import load
 from eval.load_sessions import OFF_TOPIC, SESSIONS, answer_part, read_as
+from qa import Answer, Citation, Passage
+from qa.ui import render_answer, render_error
 
 AUSTIN = SESSIONS[0]  # Lloyd Austin; the follow-up must be read as about "Austin"
+SOURCE = (
+    "Defense Secretary Lloyd Austin, South Korean Defense Minister Lee Jong-sup and Japanese "
+    "Defense Minister Yasukazu Hamada agreed on Sept. 7 to expedite sharing of missile-warning "
+    "data."
+)
+PASSAGE = Passage(
+    id="p1", doc="seed.txt", start=0, end=len(SOURCE), text=SOURCE, sentences=((0, len(SOURCE)),)
+)
 
 
-def message(answer: str, *, kind: str = "", rewritten: str = "") -> str:
-    """A chat message shaped like the app's: answer, sources, then the meta line."""
-    meta = f"read as: “{rewritten}” · 2.0 s" if rewritten else "2.0 s"
-    classes = f"qa-answer {kind}".strip()
-    return (
-        f'<div class="{classes}" data-x="1">{answer}</div>\n\n'
-        f'<div class="qa-sources" id="qa-sources-1234abcd">'
-        f'<details class="qa-source-list" open><summary>Sources (1)</summary></details>'
-        f'<div class="qa-meta">{meta}</div></div>'
+def message(answer: str, *, abstained: bool = False, rewritten: str = "") -> str:
+    """The final chat message the app sends for an answer: rendered by qa.ui, the cited
+    passage (which names the Defense Secretary and Lee Jong-sup) among its sources."""
+    citations = [] if abstained else [Citation(1, "p1", "seed.txt", 0, 17, SOURCE[:17])]
+    typed = Answer(
+        question="?",
+        text=answer,
+        citations=citations,
+        abstained=abstained,
+        passages=[PASSAGE],
+        timings={"total": 2.0},
+        rewritten_question=rewritten or None,
     )
+    return render_answer(typed)
 
 
 def error_message(text: str) -> str:
-    return f'<div class="qa-answer qa-error" style="color:#b91c1c">{text}</div>'
+    return render_error(text)
+
+
+def _text(html_part: str) -> str:
+    return re.sub(r"<[^>]+>", "", html_part)
 
 
 # --- parsing ---------------------------------------------------------------------------
 def test_answer_part_and_read_as():
-    msg = message("He met Lee Jong-sup [1].", rewritten="Who did Lloyd Austin&#x27;s aide meet?")
-    assert answer_part(msg) == "He met Lee Jong-sup [1]."
+    msg = message("He met Lee Jong-sup [1].", rewritten="Who did Lloyd Austin's aide meet?")
+    assert "Sources (1)" in msg and SOURCE[:17] in msg  # the sources are in the message...
+    assert _text(answer_part(msg)) == "He met Lee Jong-sup [1]."  # ...but not in its answer
     assert read_as(msg) == "Who did Lloyd Austin's aide meet?"  # HTML entities undone
+    assert "Not in the document" in _text(answer_part(message("Nope.", abstained=True)))
     assert answer_part("no html at all") == "" and read_as("no html") == ""
 
 
@@ -66,7 +90,7 @@ def test_answer_part_and_read_as():
         ),
         ("third", message("They were ballistic missiles [1]."), "ok"),
         ("third", message("Cruise missiles [1]."), "wrong"),
-        ("off_topic", message("Not in the document.", kind="qa-abstained"), "ok"),
+        ("off_topic", message("The article does not say.", abstained=True), "ok"),
         ("off_topic", message("Emmanuel Macron [1]."), "wrong"),
         ("off_topic", error_message("qa-abstained? no: an error"), "lost"),
     ],
@@ -76,7 +100,8 @@ def test_classify(turn, msg, verdict):
 
 
 def test_keywords_are_looked_for_in_the_answer_not_in_the_sources():
-    msg = message("He is a general [1].").replace("Sources (1)", "Defense Secretary")
+    msg = message("He is a general [1].")
+    assert "Defense Secretary" in msg  # in the highlighted source, not in the answer
     assert load.classify(AUSTIN, "first", msg)[0] == "wrong"
 
 
@@ -125,7 +150,7 @@ class FakeClient:
         if question == self.fail:
             return FakeJob(TimeoutError("no answer in time"))
         if question == OFF_TOPIC:
-            return FakeJob(message("Not in the document.", kind="qa-abstained"))
+            return FakeJob(message("The article does not say.", abstained=True))
         session = next(s for s in SESSIONS if question in (s.first, s.follow_up, s.third))
         if question == session.first:
             return FakeJob(message(f"{session.first_keywords[0]} [1]."))

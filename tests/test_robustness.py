@@ -60,7 +60,7 @@ def _healthy(served: Served) -> None:
 
 
 class TestServedApp:
-    """One real server (fresh store) for load, a concurrent writer and oversized input."""
+    """One real server (fresh store) for load and oversized input."""
 
     @pytest.fixture(scope="class")
     def served(self, tmp_path_factory):
@@ -70,73 +70,14 @@ class TestServedApp:
         finally:
             served.stop()
 
-    def test_eight_concurrent_sessions_each_get_their_own_answers(self, served):
-        """8 browser sessions x (question, follow-up, question, off-topic), all at once:
-        every answer right, every follow-up read with its own session's history."""
-        report = run_load([served.url], timeout=ANSWER_TIMEOUT)
+    def test_concurrent_sessions_each_get_their_own_answers(self, served):
+        """4 browser sessions x (question, follow-up, question, off-topic), all at once on a
+        2-slot engine (so two wait in line): every answer right, every follow-up read with
+        its own session's history. (test_scale_out runs 8 sessions over two replicas.)"""
+        report = run_load([served.url], sessions=4, timeout=ANSWER_TIMEOUT)
         print("\n" + markdown_table(report))
-        assert report["questions"] == 32
+        assert report["questions"] == 16
         assert not report["problems"], "\n".join(report["problems"])
-        _healthy(served)
-
-    def test_a_second_process_ingesting_while_the_app_answers(self, served):
-        from gradio_client import Client
-
-        from index.store import Manifest, open_collection
-
-        config = Config.from_env(store_dir=served.store)
-        generation = Manifest.read(served.store).generation
-        questions = [
-            ("Where were the missiles fired from?", "Sunan"),
-            ("How far did the missiles fly?", "400"),
-            ("Where did Kim Jong Un meet Vladimir Putin?", "Vostochny"),
-        ]
-        # Two writers at once, started while the app is answering.
-        command = [sys.executable, "-m", "qa", "ingest", str(SEEDS), "--store", str(served.store)]
-        writers = [
-            subprocess.Popen(
-                command, cwd=ROOT, env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            for _ in range(2)
-        ]
-        client = Client(served.url, verbose=False)
-        answered, during = [], 0
-        while any(w.poll() is None for w in writers) or len(answered) < len(questions):
-            question, expected = questions[len(answered) % len(questions)]
-            during += any(w.poll() is None for w in writers)
-            result = client.submit(question, api_name="/ask").result(timeout=ANSWER_TIMEOUT)
-            answered.append((question, expected, result))
-        # Once more after the writers are done: the app picks up the new generation.
-        question, expected = questions[0]
-        answered.append(
-            (
-                question,
-                expected,
-                client.submit(question, api_name="/ask").result(timeout=ANSWER_TIMEOUT),
-            )
-        )
-
-        assert during >= 1, "no question was asked while an ingest was running"
-        for question, expected, result in answered:
-            assert not result["abstained"] and expected in result["text"], (question, result)
-            assert result["citations"], result
-        finished = 0
-        for writer in writers:
-            out, err = (stream.decode() for stream in writer.communicate(timeout=60))
-            assert "Traceback" not in err, err
-            if writer.returncode == 0:
-                finished += 1
-                assert "0 added, 0 removed, 15 unchanged" in out, out
-            else:
-                assert writer.returncode == 2, (writer.returncode, err)
-                assert err.startswith("error: another process is writing"), err
-                assert len(err.strip().splitlines()) == 1, err
-        print(f"\nconcurrent ingest: {finished}/2 writers completed, {during} questions during")
-        assert Manifest.read(served.store).generation == generation + finished
-        ids = open_collection(
-            served.store, config.collection, config.embed_model, create=False
-        ).get(include=[])["ids"]
-        assert len(ids) == len(set(ids)) == 15
         _healthy(served)
 
     def test_a_100_kb_question_is_a_readable_error_and_the_server_stays_up(self, served):
@@ -154,6 +95,134 @@ class TestServedApp:
         _healthy(served)
 
 
+# --- a writer that changes the corpus while the app answers --------------------------------
+HARBOR = "harbor.txt"
+HARBOR_QUESTION = "What will the Millbrook harbor dredging cost?"
+# Two versions of one document: the writer replaces the first by the second. The figure
+# differs and so does every offset, so an answer can be told apart by generation.
+HARBOR_VERSIONS = {
+    1: "Dredging the Millbrook harbor will cost 12 million dollars, the port authority said. "
+    "The work starts next spring.\n",
+    2: "After a delay of several months, dredging the Millbrook harbor will now cost 15 million "
+    "dollars, the port authority said on Friday. The work starts next autumn.\n",
+}
+HARBOR_FIGURES = {1: "12 million", 2: "15 million"}
+SEED_QUESTIONS = [
+    ("Where were the missiles fired from?", "Sunan"),
+    ("Where did Kim Jong Un meet Vladimir Putin?", "Vostochny"),
+]
+
+
+def _harbor_version(result: dict) -> int | None:
+    """Which version of harbor.txt an /ask answer comes from: 1 or 2, or None when it is
+    neither wholly (a mixed answer, a refusal, or a quote that is in neither version)."""
+    for version, text in HARBOR_VERSIONS.items():
+        figure, other = HARBOR_FIGURES[version], HARBOR_FIGURES[3 - version]
+        cited = [c for c in result["citations"] if c["doc"] == HARBOR]
+        if (
+            not result["abstained"]
+            and figure in result["text"]
+            and other not in result["text"]
+            and cited
+            and all(text[c["start"] : c["end"]] == c["quote"] for c in cited)
+            and any(figure in c["quote"] for c in cited)
+        ):
+            return version
+    return None
+
+
+@pytest.fixture(scope="module")
+def edited(tmp_path_factory, engine_flags):
+    """The app on a copy of the seeds plus version 1 of harbor.txt (model: the engine)."""
+    base = tmp_path_factory.mktemp("robust-writer")
+    seeds = base / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / HARBOR).write_text(HARBOR_VERSIONS[1])
+    served = start_app(base, START_TIMEOUT, seeds, engine_flags)
+    try:
+        yield served, seeds
+    finally:
+        served.stop()
+
+
+def test_readers_move_to_the_writers_generation_and_never_mix_two(edited):
+    """Two ingests of an edited document run while the app answers: answers in flight come
+    wholly from the old generation or wholly from the new one, never go back to the old
+    one, and once the writers are done every answer is the new generation's."""
+    from gradio_client import Client
+
+    from index.store import Manifest, open_collection
+
+    served, seeds = edited
+    before = Manifest.read(served.store)
+    passages = sum(doc["passages"] for doc in before.docs.values())
+    client = Client(served.url, verbose=False)
+
+    def ask(question: str) -> dict:
+        return client.submit(question, api_name="/ask").result(timeout=ANSWER_TIMEOUT)
+
+    assert _harbor_version(ask(HARBOR_QUESTION)) == 1  # before the edit
+
+    (seeds / HARBOR).write_text(HARBOR_VERSIONS[2])
+    command = [sys.executable, "-m", "qa", "ingest", str(seeds), "--store", str(served.store)]
+    writers = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    harbor, seed, during = [], [], 0
+    while any(w.poll() is None for w in writers) or len(seed) < len(SEED_QUESTIONS):
+        during += any(w.poll() is None for w in writers)
+        harbor.append(ask(HARBOR_QUESTION))
+        question, expected = SEED_QUESTIONS[len(seed) % len(SEED_QUESTIONS)]
+        seed.append((question, expected, ask(question)))
+    after = ask(HARBOR_QUESTION)  # the writers are done
+
+    assert during >= 1, "no question was asked while an ingest was running"
+    versions = [_harbor_version(result) for result in harbor]
+    print(f"\nharbor.txt versions answered while the writers ran: {versions}")
+    assert None not in versions, [r for r, v in zip(harbor, versions, strict=True) if v is None]
+    assert versions == sorted(versions), versions  # never back to the old generation
+    assert _harbor_version(after) == 2, after  # the new generation is picked up
+    source = SEED.read_text()
+    # The unchanged document answers throughout, from its own exact sentences (the wording
+    # of these answers is test_ask_e2e's business; on two documents the 1.5B model answers
+    # tersely, e.g. "Russia [1]." citing the Vostochny sentence).
+    for question, expected, result in seed:
+        assert not result["abstained"] and result["citations"], (question, result)
+        assert any(expected in c["quote"] for c in result["citations"]), (question, result)
+        assert all(c["doc"] == SEED.name for c in result["citations"]), result
+        assert all(source[c["start"] : c["end"]] == c["quote"] for c in result["citations"])
+
+    # One writer replaced harbor.txt's passages; a second one that got the lock after it
+    # found nothing to do, and one that did not get it was turned away with one line.
+    manifest = Manifest.read(served.store)
+    total = sum(doc["passages"] for doc in manifest.docs.values())
+    removed, added = before.docs[HARBOR]["passages"], manifest.docs[HARBOR]["passages"]
+    edit = f"{added} added, {removed} removed, {passages - removed} unchanged"
+    again = f"0 added, 0 removed, {total} unchanged"
+    outputs = []
+    for writer in writers:
+        out, err = (stream.decode() for stream in writer.communicate(timeout=60))
+        assert "Traceback" not in err, err
+        if writer.returncode == 0:
+            outputs.append(out)
+        else:
+            assert writer.returncode == 2, (writer.returncode, err)
+            assert err.startswith("error: another process is writing"), err
+            assert len(err.strip().splitlines()) == 1, err
+    print(f"concurrent ingest: {len(outputs)}/2 writers completed, {during} rounds during")
+    assert sum(edit in out for out in outputs) == 1, outputs  # exactly one made the edit
+    assert all(edit in out or again in out for out in outputs), outputs
+    assert manifest.generation == before.generation + len(outputs)
+    config = Config.from_env(store_dir=served.store)
+    collection = open_collection(served.store, config.collection, config.embed_model, create=False)
+    ids = collection.get(include=[])["ids"]
+    assert len(ids) == len(set(ids)) == total  # one copy of every passage
+    assert served.process.poll() is None, served.log()[-3000:]
+
+
 # --- bad input through the CLI and the Python API ----------------------------------------
 def test_cli_100_kb_question_exits_2_with_one_line(tmp_path):
     result = _qa("ask", HUGE, "--store", tmp_path / "store", "--seeds", SEEDS)
@@ -165,12 +234,12 @@ def test_cli_100_kb_question_exits_2_with_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory) -> Config:
+def config(tmp_path_factory, on_engine) -> Config:
     base = tmp_path_factory.mktemp("robust-api")
     seeds = base / "seeds"
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
-    return Config.from_env(seeds_dir=seeds, store_dir=base / "store")
+    return on_engine(seeds_dir=seeds, store_dir=base / "store")
 
 
 def test_api_rejects_huge_questions_before_loading_anything(config):
@@ -201,17 +270,28 @@ def test_control_characters_inside_a_real_question_are_ignored(pipeline, config)
     _check_citations(answer)
 
 
-def test_a_korean_question_returns_an_answer_or_abstains_without_crashing(pipeline, config):
+def test_a_korean_question_gets_a_cited_answer_or_a_clean_refusal(pipeline, config):
+    """A question in another language (the article is English) is read as typed, and gets
+    either the cited answer or the article's refusal, never a crash, an uncited claim or a
+    quote that is not in the article."""
     from qa import Answer, ask
     from qa.prompts import ABSTAIN_TEXT
 
-    answer = ask("미사일은 어디에서 발사되었나요?", config=config)
-    assert isinstance(answer, Answer)
+    question = "미사일은 어디에서 발사되었나요?"  # "Where were the missiles fired from?"
+    answer = ask(question, config=config)
     print(f"\nKorean question -> {answer.text!r} (abstained={answer.abstained})")
-    if answer.abstained:  # a refusal may point at the closest passage, quoted exactly
-        assert answer.text.startswith(ABSTAIN_TEXT), answer
-    if answer.citations or not answer.abstained:  # what it cites is an exact span
-        _check_citations(answer)
+    assert isinstance(answer, Answer) and answer.question == question  # kept as typed
+    source = SEED.read_text()
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers == {c.number for c in answer.citations}, answer  # no marker without a source
+    assert all(source[c.start : c.end] == c.quote for c in answer.citations), answer.citations
+    refusal = answer.abstained and answer.text.startswith(ABSTAIN_TEXT)
+    cited = (
+        not answer.abstained
+        and bool(answer.citations)
+        and any("Sunan" in c.quote for c in answer.citations)  # the sentence that answers it
+    )
+    assert refusal != cited, answer  # exactly one of the two, nothing else
 
 
 def test_store_deleted_then_corrupted_under_a_running_pipeline(pipeline, config):

@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 import pytest
-from served_app import ROOT, SEEDS, app_env, start_app
+from served_app import ROOT, SEEDS, app_env, client_for, start_app
 from servers import ChromaServer, LlamaServer, default_model
 
 from eval.load import markdown_table, run_load
@@ -56,15 +56,16 @@ def deployment(tmp_path_factory):
 
 def test_two_replicas_eight_sessions_while_another_process_ingests(deployment):
     config, replicas = deployment
-    (config.seeds_dir / "harbor.txt").write_text(
-        "The Millbrook harbor will be dredged next spring, the port authority said. "
-        "The work will cost 12 million dollars and take four months.\n"
+    harbor = config.seeds_dir / "harbor.txt"
+    harbor.write_text(
+        "Dredging the Millbrook harbor will cost 12 million dollars, the port authority said. "
+        "The work starts next spring.\n"
     )
+    command = [sys.executable, "-m", "qa", "ingest", str(config.seeds_dir),
+               "--chroma-url", config.chroma_url]  # fmt: skip
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "qa", "ingest", str(config.seeds_dir),
-         "--chroma-url", config.chroma_url],
-        cwd=ROOT, env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        command, cwd=ROOT, env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     report = run_load([r.url for r in replicas], timeout=900)
     _, err = ingest.communicate(timeout=600)
     print("\n" + markdown_table(report))
@@ -82,3 +83,20 @@ def test_two_replicas_eight_sessions_while_another_process_ingests(deployment):
     assert len(ids) == len(set(ids)) == sum(d["passages"] for d in manifest.docs.values())
     for replica in replicas:
         assert replica.process.poll() is None, replica.log()[-3000:]
+
+    # Once the document is in (ingested again if the first try was turned away), every
+    # replica answers from the new generation: the new fact, cited from the new file.
+    if ingest.returncode != 0:
+        again = subprocess.run(command, cwd=ROOT, env=app_env(), capture_output=True, timeout=600)
+        assert again.returncode == 0, again.stderr
+    assert "harbor.txt" in open_store(config).read_manifest().docs
+    text = harbor.read_text()
+    for replica in replicas:
+        answer = (
+            client_for(replica)
+            .submit("What will the Millbrook harbor dredging cost?", api_name="/ask")
+            .result(timeout=600)
+        )
+        assert not answer["abstained"] and "12 million" in answer["text"], answer
+        cited = [c for c in answer["citations"] if c["doc"] == "harbor.txt"]
+        assert cited and all(text[c["start"] : c["end"]] == c["quote"] for c in cited), answer

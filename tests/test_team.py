@@ -1,7 +1,8 @@
 """Team use of the real app: ``qa chat --auth-file`` puts a login in front of page and API.
 
-The app is served on localhost with an auth file; without the login neither the page's
-config nor the API answers, with it ``gradio_client`` gets a cited answer.
+The app is served on localhost with an auth file (its model: the session's engine, as a
+team's replicas share one model server); without the login neither the page's config nor
+the API answers, with it ``gradio_client`` gets a cited answer.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, engine_flags):
     base = tmp_path_factory.mktemp("team")
     users = base / "users.txt"
     users.write_text("# who may ask\nann:correct horse\n")
-    served = start_app(base, START_TIMEOUT, extra=["--auth-file", str(users)])
+    served = start_app(base, START_TIMEOUT, extra=["--auth-file", str(users), *engine_flags])
     try:
         yield served
     finally:

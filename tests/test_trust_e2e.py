@@ -1,9 +1,10 @@
 """Trust on the seed article with the real models: refusals, request kinds, sanity.
 
-The real LLM, embeddings and a real Chroma store; one pipeline per corpus (models load
-once per process). What is asserted is behaviour a user relies on: a question the article
-only *seems* to answer is refused, requests (summaries, lists, yes/no) are answered with
-every sentence cited, nothing repeats, no file name is ever an answer.
+The real LLM (the session's engine, conftest), embeddings and a real Chroma store; one
+pipeline per corpus. What is asserted is behaviour a user relies on: a question the article
+only *seems* to answer is refused, requests (summaries, lists, yes/no: a Yes and a No,
+each read from the text) are answered with every sentence cited, nothing repeats, no file
+name is ever an answer.
 """
 
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import Answer, Config, ask
+from qa import Answer, ask
 
 ROOT = Path(__file__).parents[1]
 SEED = ROOT / "seeds" / "000_61f43937c72d7f92.txt"
@@ -27,11 +28,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def seed_config(tmp_path_factory):
+def seed_config(tmp_path_factory, on_engine):
     base = tmp_path_factory.mktemp("trust")
     (base / "seeds").mkdir()
     shutil.copy(SEED, base / "seeds" / SEED.name)
-    return Config.from_env(seeds_dir=base / "seeds", store_dir=base / "store")
+    return on_engine(seeds_dir=base / "seeds", store_dir=base / "store")
 
 
 def _every_sentence_cited(answer: Answer) -> None:
@@ -93,8 +94,29 @@ def test_a_list_names_each_item_once(seed_config):
 
 def test_a_yes_no_question_is_answered_yes_with_its_evidence(seed_config):
     answer = ask("Did Kim visit a spaceport?", config=seed_config)
+    assert answer.kind == "yes_no" and not answer.abstained, answer.text
     assert answer.text.startswith("Yes"), answer.text
     assert "Vostochny" in " ".join(c.quote for c in answer.citations)
+    assert answer.disabled == []  # the polarity probe ran (the engine gives log-probabilities)
+
+
+@pytest.mark.parametrize(
+    ("question", "contradiction"),
+    [
+        # The text says otherwise: "Kim arrived in Russia by armored train on Tuesday."
+        ("Did Kim arrive in Russia by plane?", "by armored train"),
+        # "It estimated that both missiles flew more than 400 miles."
+        ("Did the missiles fly less than 100 miles?", "more than 400 miles"),
+    ],
+)
+def test_a_yes_no_question_the_text_contradicts_is_answered_no(
+    seed_config, question, contradiction
+):
+    answer = ask(question, config=seed_config)
+    assert answer.kind == "yes_no" and not answer.abstained, answer.text
+    assert answer.text.startswith("No"), answer.text
+    _every_sentence_cited(answer)
+    assert any(contradiction in c.quote for c in answer.citations), answer.citations
 
 
 def test_a_false_premise_is_corrected_with_a_citation(seed_config):
@@ -110,12 +132,12 @@ def test_an_injection_is_ignored(seed_config):
     assert "400" in answer.text and "5,000" not in answer.text, answer.text
 
 
-def test_on_several_documents_no_answer_is_a_file_name(tmp_path):
+def test_on_several_documents_no_answer_is_a_file_name(tmp_path, on_engine):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
     (seeds / "Steam_engine.txt").write_text(STEAM)
-    config = Config.from_env(seeds_dir=seeds, store_dir=tmp_path / "store")
+    config = on_engine(seeds_dir=seeds, store_dir=tmp_path / "store")
     for question in ("Which document is about steam engines?", "Who built the first steam engine?"):
         answer = ask(question, config=config)
         assert ".txt" not in answer.text, answer.text

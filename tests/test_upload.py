@@ -2,7 +2,8 @@
 
 The app serves a copy of the seed folder; the test drops a Word file and a saved web page
 onto the page's upload area in headless Chromium, waits for the indexing to finish, asks
-a question only the Word file answers, then removes the file and asks again.
+a question only the Word file answers, then removes the file and asks again. The app's
+model is the session's engine (conftest).
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def workspace(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(workspace):
+def server(workspace, engine_flags):
     base, seeds, _ = workspace
-    served = start_app(base, START_TIMEOUT, seeds=seeds)
+    served = start_app(base, START_TIMEOUT, seeds=seeds, extra=engine_flags)
     try:
         yield served
     finally:

@@ -1,0 +1,100 @@
+"""Plan what the model reads: the context of each drafting attempt, in order.
+
+The first attempt is the one that usually answers: the whole corpus when it fits the
+prompt budget (the prompt prefix then never changes and llama.cpp reuses its evaluated
+tokens, so only the question is new work), otherwise the retrieved passages — cut to
+their best sentences for a specific question (:mod:`qa.evidence`), whole for a summary
+or a list, and for a byline question with the first and last passage of each retrieved
+document (bylines and datelines sit there). A question that asks for a total or a
+difference first gets an attempt that writes its calculation (:mod:`qa.calculate`).
+When the first attempt read the whole corpus, a *second look* over only the question's
+best sentences follows: a 1.5B model misses a fact inside ~2,000 tokens that it finds in
+~200 (``Config.second_look``). The drafting loop stops at the first attempt whose answer
+verifies; later attempts cost nothing unless the earlier ones decline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.calculate import needs_calculation
+from qa.config import Config
+from qa.evidence import Similarity, select_evidence
+from qa.kinds import BROAD_KINDS, Kind
+from qa.prepare import PreparedQuestion
+from qa.retrieval import Retrieved
+from qa.types import Passage
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One drafting attempt: the passages the model reads, numbered in this order."""
+
+    context: tuple[Passage, ...]
+    calculation: bool = False  # the model writes out the figures and the arithmetic first
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    """The attempts for one question, tried in order until one answer verifies."""
+
+    attempts: tuple[Attempt, ...]
+
+
+def whole_corpus_fits(passages: Sequence[Passage], config: Config) -> bool:
+    """Does every passage fit the prompt budget (one stable prompt for every question)?"""
+    return sum(len(p.text) for p in passages) <= config.context_char_budget
+
+
+def plan_context(
+    question: PreparedQuestion,
+    retrieved: Retrieved,
+    passages: Sequence[Passage],
+    similarity: Similarity,
+    config: Config,
+    can_calculate: bool,
+) -> ContextPlan:
+    """The attempts for ``question``; ``passages`` is the whole index in document order.
+
+    ``can_calculate`` is False where the model server cannot continue a raw prompt (the
+    calculation prefills the start of the answer).
+    """
+    kind, asked = question.kind, question.standalone
+    whole = whole_corpus_fits(passages, config)
+    main = (
+        tuple(passages)
+        if whole
+        else _retrieved_context(question, retrieved, passages, similarity, config)
+    )
+    attempts = []
+    if can_calculate and needs_calculation(asked):
+        attempts.append(Attempt(main, calculation=True))
+    attempts.append(Attempt(main))
+    if whole and config.second_look and config.evidence_char_budget and kind not in BROAD_KINDS:
+        focus = select_evidence(asked, retrieved.passages, similarity, config.evidence_char_budget)
+        if focus:
+            attempts.append(Attempt(tuple(focus)))
+    return ContextPlan(tuple(attempts))
+
+
+def _retrieved_context(
+    question: PreparedQuestion,
+    retrieved: Retrieved,
+    passages: Sequence[Passage],
+    similarity: Similarity,
+    config: Config,
+) -> tuple[Passage, ...]:
+    """The retrieved passages (or their best sentences), in document order."""
+    if question.kind in BROAD_KINDS:
+        chosen = {p.id: p for p in retrieved.passages}
+    else:
+        selected = select_evidence(
+            question.standalone, retrieved.passages, similarity, config.evidence_char_budget
+        )
+        chosen = {p.id: p for p in selected}
+    if question.kind is Kind.AUTHORSHIP:
+        for doc in {p.doc for p in retrieved.passages}:
+            own = [p for p in passages if p.doc == doc]
+            chosen |= {own[0].id: own[0], own[-1].id: own[-1]}
+    return tuple(chosen[p.id] for p in passages if p.id in chosen)

@@ -1,0 +1,104 @@
+"""Draft: the model's answer for one attempt, streamed as it is written.
+
+The drafter only talks to the model: it sends the prompt of an attempt
+(:mod:`qa.context`), yields the text as it arrives, stops paying for a degenerate loop,
+and returns the text the verifier must check. For a calculation attempt the answer is
+prefilled with a lead-in that makes the model copy the figures first (it otherwise
+repeats one of them as the answer), generation stops once a calculation is written out,
+and what is checked is that calculation with its result recomputed
+(:func:`qa.calculate.calculated_claim`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Iterator
+
+from qa.calculate import calculated_claim
+from qa.config import Config
+from qa.context import Attempt
+from qa.errors import LLMError, QAError
+from qa.kinds import Kind
+from qa.llm import LLMClient, Sampling
+from qa.prompts import CALCULATION_LEAD, answer_messages
+from qa.types import Delta
+
+# Greedy decoding of a list by the 1.5B model loops on its first item; a repetition
+# penalty moves it on to the next one. Facts keep plain greedy decoding (a penalty there
+# garbles copied figures).
+LIST_REPEAT_PENALTY = 1.1
+
+
+class Drafter:
+    """Streams the model's text for an attempt; safe to share between threads."""
+
+    def __init__(self, llm: LLMClient, config: Config) -> None:
+        self.llm = llm
+        self.config = config
+
+    def draft(
+        self, attempt: Attempt, question: str, kind: Kind, abstain: str
+    ) -> Generator[Delta, None, str]:
+        """Yield the model's text for ``attempt``; return the part to verify."""
+        messages = answer_messages(attempt.context, question, abstain)
+        if attempt.calculation:
+            working = yield from self._calculate(self.llm.render(messages) + CALCULATION_LEAD)
+            return calculated_claim(working) or ""
+        text = ""
+        stream = self._generate(lambda: self.llm.stream_chat(messages, self.sampling(kind)))
+        for delta in stream:
+            text += delta
+            yield Delta(delta)
+            if looping(text):
+                break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
+        stream.close()
+        return text
+
+    def complete_line(self, messages: list) -> str:
+        """The model's first line of output; generation stops as soon as it is complete."""
+        text = ""
+        stream = self._generate(lambda: self.llm.stream_chat(messages, self.sampling()))
+        for delta in stream:
+            text += delta
+            if "\n" in text.lstrip():
+                break
+        stream.close()
+        return text.strip().split("\n")[0]
+
+    def sampling(self, kind: Kind | None = None) -> Sampling:
+        """Greedy decoding; lists and summaries with a repetition penalty.
+
+        Sent with each request, so concurrent answers never see each other's settings.
+        """
+        broad = kind in (Kind.LIST, Kind.SUMMARY)
+        penalty = LIST_REPEAT_PENALTY if broad else 1.0
+        return Sampling(max_tokens=self.config.max_new_tokens, repeat_penalty=penalty)
+
+    def _calculate(self, prompt: str) -> Generator[Delta, None, str]:
+        """The model's working for a total or difference: the figures, then the arithmetic."""
+        text = ""
+        stream = self._generate(lambda: self.llm.stream_prompt(prompt, self.sampling()))
+        for delta in stream:
+            text += delta
+            yield Delta(delta)
+            done = "\n" in text.rsplit("=", 1)[-1] and calculated_claim(text)
+            if done or len(text) > self.config.max_working_chars:
+                break
+        stream.close()
+        return text
+
+    @staticmethod
+    def _generate(start: Callable[[], Iterable[str]]) -> Iterator[str]:
+        try:
+            yield from start()
+        except QAError:
+            raise
+        except Exception as exc:  # a bug below the client: still one readable line
+            failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+            raise LLMError(f"the language model failed: {failure}") from exc
+
+
+def looping(text: str, times: int = 3) -> bool:
+    """Does ``text`` end with the same comma-separated item ``times`` times in a row?"""
+    items = [i.strip().lower() for i in text.split(",")]
+    tail = items[-times - 1 : -1]  # the last item may still be being written
+    return len(tail) == times and len(set(tail)) == 1 and bool(tail[0])

@@ -1,0 +1,62 @@
+"""Render: the :class:`~qa.types.Answer` built once, from what the stages decided.
+
+The judge decides and says what to show; this stage only assembles it: the answer text
+with its numbered citations, or the refusal — quoting the closest sentence when the
+judge found one, as citation [1], so a false premise or a swapped detail is corrected by
+the text itself ("The article does not say. The closest passage says: “…” [1]").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qa.citations import Verified
+from qa.judge import Judgement
+from qa.prepare import PreparedQuestion
+from qa.retrieval import Retrieved
+from qa.support import SourceSentence
+from qa.types import Answer, Citation
+
+
+def render(
+    question: PreparedQuestion,
+    retrieved: Retrieved | None,
+    verified: Verified | None,
+    judgement: Judgement,
+    *,
+    raw_text: str,
+    model: str,
+    disabled: Sequence[str],
+    timings: dict[str, float],
+) -> Answer:
+    """The final answer of one question (``verified`` is None when nothing was drafted)."""
+    citations = list(verified.citations) if verified and judgement.keep_citations else []
+    text = judgement.text
+    if judgement.closest is not None and not citations:
+        citations = [_quote_citation(judgement.closest)]
+        text = f"{text} The closest passage says: “{' '.join(judgement.closest.text.split())}” [1]"
+    return Answer(
+        question=question.text,
+        text=text,
+        citations=citations,
+        abstained=judgement.refused,
+        passages=list(retrieved.passages) if retrieved else [],
+        timings=timings,
+        rewritten_question=question.rewritten,
+        raw_text=raw_text,
+        model=model,
+        checks=list(verified.checks) if verified else [],
+        kind=str(question.kind),
+        confidence=judgement.confidence,
+        reasons=list(judgement.reasons),
+        disabled=list(disabled),
+        decision=str(judgement.decision),
+        signals=dict(judgement.signals),
+    )
+
+
+def _quote_citation(sentence: SourceSentence) -> Citation:
+    passage = sentence.passage
+    return Citation(
+        1, passage.id, passage.doc, sentence.start, sentence.end, sentence.text, passage.page
+    )

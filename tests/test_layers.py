@@ -1,0 +1,98 @@
+"""The indexer knows nothing of the answering side: imports run one way, qa -> index."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import index.config
+import index.errors
+import index.types
+import qa.config
+import qa.errors
+import qa.types
+
+INDEX_DIR = Path(__file__).resolve().parents[1] / "index"
+
+
+def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every module an import statement names, anywhere in the file (functions too)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_index_files_exist():
+    assert len(list(INDEX_DIR.glob("*.py"))) > 5
+
+
+@pytest.mark.parametrize("path", sorted(INDEX_DIR.rglob("*.py")), ids=lambda p: p.name)
+def test_index_never_imports_qa(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    offending = [
+        f"{path.name}:{line} imports {name}"
+        for line, name in _imported_modules(tree)
+        if name == "qa" or name.startswith("qa.")
+    ]
+    assert not offending, offending
+
+
+def test_the_walker_sees_imports_inside_functions():
+    tree = ast.parse("def f():\n    from qa.config import Config\n    import qa\n")
+    assert [name for _, name in _imported_modules(tree)] == ["qa.config", "qa"]
+
+
+def test_config_extends_the_index_config():
+    config = qa.config.Config()
+    assert isinstance(config, index.config.IndexConfig)
+    index_fields = {f.name for f in dataclasses.fields(index.config.IndexConfig)}
+    assert index_fields <= {f.name for f in dataclasses.fields(qa.config.Config)}
+    assert index_fields >= {"seeds_dir", "store_dir", "embed_model", "passage_max_chars"}
+
+
+def test_config_from_env_reads_both_layers(monkeypatch):
+    monkeypatch.setenv("QA_SEEDS_DIR", "docs")
+    monkeypatch.setenv("QA_PASSAGE_MAX_CHARS", "300")
+    monkeypatch.setenv("QA_TOP_K", "7")
+    monkeypatch.setenv("QA_SECOND_LOOK", "off")
+    config = qa.config.Config.from_env(store_dir="elsewhere", model=None)
+    assert type(config) is qa.config.Config
+    assert config.seeds_dir == Path("docs") and config.store_dir == Path("elsewhere")
+    assert config.passage_max_chars == 300 and config.top_k == 7
+    assert config.second_look is False and config.model == "default"
+    assert type(config.replace(top_k=1)) is qa.config.Config
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "QAError",
+        "SeedsNotFoundError",
+        "IndexMissingError",
+        "IndexCorruptError",
+        "EmbeddingMismatchError",
+        "IndexBusyError",
+        "IndexUnreachableError",
+        "ModelIntegrityError",
+    ],
+)
+def test_errors_are_the_same_classes(name: str):
+    assert getattr(qa.errors, name) is getattr(index.errors, name)
+
+
+def test_qa_only_errors_share_the_base():
+    for name in ("InvalidQuestionError", "ConfigError", "LLMError"):
+        error = getattr(qa.errors, name)
+        assert issubclass(error, index.errors.QAError) and not hasattr(index.errors, name)
+    assert index.errors.QAError.exit_code == 2
+
+
+def test_passage_is_one_class():
+    assert qa.types.Passage is index.types.Passage
