@@ -452,9 +452,6 @@ def close_pipelines() -> None:
             _PIPELINES.popitem()[1].close()
 
 
-get_pipeline.cache_clear = close_pipelines  # type: ignore[attr-defined]  # the lru_cache API
-
-
 def ask(question: str, *, history: History | None = None, config: Config | None = None) -> Answer:
     """Answer a question about the ingested documents, with verified citations."""
     config = config or Config.from_env()

@@ -75,7 +75,7 @@ def release_pipelines() -> None:
     pipeline_module = sys.modules.get("qa.pipeline")
     if pipeline_module is None:
         return  # this module never loaded a pipeline
-    pipeline_module.get_pipeline.cache_clear()
+    pipeline_module.close_pipelines()
     for thing in gc.get_objects():
         if isinstance(thing, pipeline_module.Pipeline):
             with contextlib.suppress(AttributeError):  # one whose start failed midway
