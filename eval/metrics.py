@@ -213,6 +213,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def rated(confidences: Sequence[float | None], correct: Sequence[bool]) -> list[tuple[float, bool]]:
+    """The (confidence, right) pairs of the answers that state a confidence."""
+    return [(c, ok) for c, ok in zip(confidences, correct, strict=True) if c is not None]
+
+
 def reliability(
     confidences: Sequence[float | None], correct: Sequence[bool], bins: int = 5
 ) -> tuple[list[dict[str, float]], float | None]:
@@ -223,7 +228,7 @@ def reliability(
     size-weighted mean gap between the two (0 = perfectly calibrated). Answers without a
     confidence are left out.
     """
-    pairs = [(c, ok) for c, ok in zip(confidences, correct, strict=True) if c is not None]
+    pairs = rated(confidences, correct)
     if not pairs:
         return [], None
     rows, gap = [], 0.0
@@ -257,3 +262,76 @@ def reliability_table(rows: Sequence[dict[str, float]], ece: float | None) -> st
     ]
     lines.append(f"\nExpected calibration error: {'–' if ece is None else f'{ece:.3f}'}")
     return "\n".join(lines)
+
+
+COVERAGES = (100, 80, 60, 50)  # percent of the answers kept, most confident first
+
+
+def confidence_auroc(confidences: Sequence[float | None], correct: Sequence[bool]) -> float | None:
+    """Chance that a right answer states a higher confidence than a wrong one (AUROC).
+
+    Calibration (:func:`reliability`) asks whether the numbers mean what they say; this
+    asks only whether they rank answers, which is what a confidence threshold relies on.
+    A tie counts half (the Mann-Whitney convention). Answers without a confidence are left
+    out; None when no answer, or no right or no wrong one, remains.
+    """
+    pairs = rated(confidences, correct)
+    right = [c for c, ok in pairs if ok]
+    wrong = [c for c, ok in pairs if not ok]
+    if not right or not wrong:
+        return None
+    wins = sum((r > w) + 0.5 * (r == w) for r in right for w in wrong)
+    return wins / (len(right) * len(wrong))
+
+
+def top_share_right(
+    confidences: Sequence[float | None], correct: Sequence[bool], percent: int
+) -> tuple[int, float | None]:
+    """How many answers the most confident ``percent`` % are (rounded up), and the share right.
+
+    What a confidence threshold keeping that many answers would deliver. Answers tied at
+    the cut count in proportion (the mean over every order of the tie), so the result
+    does not depend on the input order. Answers without a confidence are left out.
+    """
+    pairs = rated(confidences, correct)
+    keep = -(-percent * len(pairs) // 100)
+    if not keep:
+        return 0, None
+    cut = sorted((c for c, _ in pairs), reverse=True)[keep - 1]
+    above = [ok for c, ok in pairs if c > cut]
+    tied = [ok for c, ok in pairs if c == cut]
+    right = sum(above) + (keep - len(above)) * sum(tied) / len(tied)
+    return keep, right / keep
+
+
+def risk_coverage(
+    confidences: Sequence[float | None],
+    correct: Sequence[bool],
+    coverages: Sequence[int] = COVERAGES,
+) -> list[dict[str, float | None]]:
+    """Risk-coverage rows: keep the most confident ``coverage`` % of answers; n, share right."""
+    rows = []
+    for coverage in coverages:
+        n, accuracy = top_share_right(confidences, correct, coverage)
+        rows.append({"coverage": coverage, "n": n, "accuracy": accuracy})
+    return rows
+
+
+def risk_coverage_table(confidences: Sequence[float | None], correct: Sequence[bool]) -> str:
+    """Markdown for :func:`risk_coverage` and :func:`confidence_auroc` over the same answers."""
+    counted = len(rated(confidences, correct))
+    lines = ["| most confident | answers | share right |", "|---|---|---|"]
+    lines += [
+        f"| {r['coverage']} % | {r['n']} | {_or_dash(r['accuracy'], 2)} |"
+        for r in risk_coverage(confidences, correct)
+    ]
+    lines.append(
+        f"\nConfidence AUROC (right vs wrong answers): "
+        f"{_or_dash(confidence_auroc(confidences, correct), 3)}, over {counted} answers "
+        f"with a confidence ({len(confidences) - counted} without, left out)"
+    )
+    return "\n".join(lines)
+
+
+def _or_dash(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import reliability, reliability_table
-from eval.scoring import ItemResult, as_dicts
+from eval.metrics import reliability, reliability_table, risk_coverage_table
+from eval.scoring import ItemResult, answers_rated, as_dicts
 
 HEADLINE = [
     ("answerable_correct", "answerable: correct"),
@@ -24,6 +24,8 @@ HEADLINE = [
     ("latency_p50", "p50 seconds"),
     ("latency_p95", "p95 seconds"),
     ("first_token_p50", "first token p50 s"),
+    ("confidence_auroc", "confidence AUROC"),
+    ("top_half_right", "right among most confident half"),
 ]
 PER_TYPE = [
     ("n", "n"),
@@ -152,6 +154,13 @@ def write_report(
                 [r.correct for r in results.get("ours", [])],
             )
         ),
+        "",
+        "## Confidence (ours): ranking",
+        "",
+        "Answers only (refusals left out; an answer to an unanswerable question is wrong), "
+        "most confident first: the share right if only the most confident are kept.",
+        "",
+        risk_coverage_table(*answers_rated(results.get("ours", []))),
         "",
         *report_tail(failures, [f"- `{r.id}` {r.question} → {r.prediction}" for r in wrong]),
     ]

@@ -13,6 +13,7 @@ from eval.metrics import (
     best,
     citation_precision,
     citation_recall,
+    confidence_auroc,
     contains,
     every_unit_cited,
     exact_match,
@@ -22,6 +23,7 @@ from eval.metrics import (
     percentile,
     retrieval_rank,
     token_f1,
+    top_share_right,
     yes_no_contains,
 )
 from eval.systems import Prediction
@@ -116,11 +118,22 @@ def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Predictio
     )
 
 
+def answers_rated(results: Sequence[ItemResult]) -> tuple[list[float | None], list[bool]]:
+    """Stated confidence and rightness of every answer given (refusals left out).
+
+    An answer is right when ``correct`` says so, so an answer to an unanswerable question
+    is wrong; these are the inputs to the confidence-ranking metrics.
+    """
+    answers = [r for r in results if not r.abstained]
+    return [r.confidence for r in answers], [r.correct for r in answers]
+
+
 def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
     """Headline metrics over ``results`` (None where a metric has no applicable items)."""
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     ranks = [r.retrieval_rank for r in answerable]
+    confidences, right = answers_rated(results)
     return {
         "n": len(results),
         "correct": mean_present([float(r.correct) for r in results]),
@@ -137,6 +150,9 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:
         "latency_p50": percentile([r.seconds for r in results], 50),
         "latency_p95": percentile([r.seconds for r in results], 95),
         "first_token_p50": percentile([r.first_token for r in results], 50),
+        "confidence_auroc": confidence_auroc(confidences, right),
+        "top_half_right": top_share_right(confidences, right, 50)[1],
+        "confidence_n": sum(c is not None for c in confidences),
     }
 
 

@@ -19,7 +19,15 @@ from statistics import mean
 from typing import Any
 
 from eval.dataset import EvalItem, EvidenceSpan
-from eval.metrics import best, contains, mean_present, percentile, retrieval_rank
+from eval.metrics import (
+    best,
+    confidence_auroc,
+    contains,
+    mean_present,
+    percentile,
+    retrieval_rank,
+    top_share_right,
+)
 from eval.squad_metric import score
 from eval.systems import Prediction
 from qa.text import strip_markers
@@ -27,8 +35,12 @@ from qa.text import strip_markers
 DATA_DIR = Path(__file__).with_name("data") / "squad2"
 ARTICLES = DATA_DIR / "squad2-dev-6-articles.json"
 DISTRACTORS = DATA_DIR / "squad2-distractors-20-articles-noanswers.json"
+# Two more articles with their questions, for calibration only (``qa calibrate``): the
+# suite's report keeps the six articles, so its figures stay comparable.
+MORE_ARTICLES = DATA_DIR / "squad2-dev-2-more-articles.json"
+MORE_TITLES = ("European_Union_law", "Islamism")
 SPLITS: dict[str, tuple[str, ...]] = {
-    "calibration": ("Normans", "Packet_switching", "Force"),
+    "calibration": ("Normans", "Packet_switching", "Force", *MORE_TITLES),
     "test": ("Computational_complexity_theory", "1973_oil_crisis", "Scottish_Parliament"),
 }
 PARAGRAPH_SEPARATOR = "\n\n"
@@ -68,12 +80,18 @@ def doc_name(title: str) -> str:
     return f"{title}.txt"
 
 
-def load_corpus(distractors: bool = False) -> Corpus:
-    """Build the documents (exact text that gets ingested) and locate every gold answer."""
+def load_corpus(distractors: bool = False, more: bool = False) -> Corpus:
+    """Build the documents (exact text that gets ingested) and locate every gold answer.
+
+    ``more`` adds the two calibration-only articles and their questions.
+    """
     documents: dict[str, str] = {}
     questions: list[SquadQuestion] = []
     split_of = {title: split for split, titles in SPLITS.items() for title in titles}
-    for article in json.loads(ARTICLES.read_text(encoding="utf-8"))["data"]:
+    articles = json.loads(ARTICLES.read_text(encoding="utf-8"))["data"]
+    if more:
+        articles += json.loads(MORE_ARTICLES.read_text(encoding="utf-8"))["data"]
+    for article in articles:
         title, doc, offset = article["title"], doc_name(article["title"]), 0
         parts = []
         for paragraph in article["paragraphs"]:
@@ -198,10 +216,21 @@ def score_question(question: SquadQuestion, pred: Prediction) -> SquadResult:
     )
 
 
+def answers_rated(results: list[SquadResult]) -> tuple[list[float | None], list[bool]]:
+    """Stated confidence and rightness of every answer given (refusals left out).
+
+    Right means the answer contains a gold answer, so an answer to an unanswerable
+    question is wrong; these are the inputs to the confidence-ranking metrics.
+    """
+    answers = [r for r in results if not r.abstained]
+    return [r.confidence for r in answers], [r.answerable and r.contained > 0 for r in answers]
+
+
 def summarize(results: list[SquadResult]) -> dict[str, Any]:
     """The official HasAns/NoAns/overall figures plus our own, as fractions (0-1)."""
     has = [r for r in results if r.answerable]
     none = [r for r in results if not r.answerable]
+    confidences, right = answers_rated(results)
     return {
         "n": len(results),
         "has_ans_n": len(has),
@@ -220,6 +249,9 @@ def summarize(results: list[SquadResult]) -> dict[str, Any]:
         "retrieval_hit": mean_present([float(r.retrieval_rank is not None) for r in results]),
         "latency_p50": percentile([r.seconds for r in results], 50),
         "latency_p95": percentile([r.seconds for r in results], 95),
+        "confidence_auroc": confidence_auroc(confidences, right),
+        "top_half_right": top_share_right(confidences, right, 50)[1],
+        "confidence_n": sum(c is not None for c in confidences),
     }
 
 

@@ -17,12 +17,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import reliability, reliability_table
+from eval.metrics import reliability, reliability_table, risk_coverage_table
 from eval.report import fmt, report_tail
 from eval.squad2 import (
+    MORE_TITLES,
     SPLITS,
     SquadQuestion,
     SquadResult,
+    answers_rated,
     load_corpus,
     sample,
     score_question,
@@ -48,6 +50,8 @@ ROWS = [
     ("retrieval_hit", "retrieval hit@k (gold paragraph)"),
     ("latency_p50", "p50 s"),
     ("latency_p95", "p95 s"),
+    ("confidence_auroc", "confidence AUROC"),
+    ("top_half_right", "right among most confident half"),
 ]
 
 
@@ -186,7 +190,7 @@ def write_squad2_report(run: Mapping[str, Any], report_dir: Path, failures: list
         f"{run['documents']} documents ({'with' if run['distractors'] else 'no'} distractors), "
         f"sample of {run['sample_per_split'] or 'all'} questions per split, seed {run['seed']}. "
         "Calibration: "
-        + ", ".join(SPLITS["calibration"])
+        + ", ".join(t for t in SPLITS["calibration"] if t not in MORE_TITLES)
         + "; test: "
         + ", ".join(SPLITS["test"])
         + ". Data: SQuAD 2.0 (Rajpurkar, Jia and Liang, 2018), CC BY-SA 4.0.",
@@ -205,6 +209,13 @@ def write_squad2_report(run: Mapping[str, Any], report_dir: Path, failures: list
             f"## Confidence (ours), {split}: reliability",
             "",
             reliability_table(rows, ece),
+            "",
+            f"## Confidence (ours), {split}: ranking",
+            "",
+            "Answers only (refusals left out; an answer to an unanswerable question is "
+            "wrong), most confident first: the share right if only the most confident are kept.",
+            "",
+            risk_coverage_table(*answers_rated([r for r in mine if r.split == split])),
             "",
         ]
     lines += [

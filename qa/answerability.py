@@ -1,22 +1,27 @@
-"""Does the cited evidence answer *this* question? A check of the question, not the answer.
+"""The judge's signals, and the learned model that turns them into P(the answer is right).
 
 The sentence-level support check (:mod:`qa.support`) asks whether an answer's words are
 in its cited sentences. That passes a distractor: "Where did Kim and Putin meet in
 2021?" -> "Vladivostok [1]" is word-for-word in a sentence about 2019. Questions that only
-*seem* answerable are written exactly so: one detail of a real sentence swapped (a date,
-a name, a negation, a relation). So this stage compares the *question* with the cited
-evidence (the cited sentences and their neighbours):
+*seem* answerable are written exactly so: one detail of a real sentence swapped. The
+judge therefore reads signals of two kinds:
 
-- the model's own verdict: asked "does this passage state this answer to exactly this
-  question?", the probability of "Yes" against "No" read from its logits (``self_check``;
-  about 0.7 s, no generation);
-- which names, figures and negations of the question the evidence lacks, and how much of
-  the question's rare content (IDF-weighted over the indexed sentences) it holds.
+- the model's own (:func:`draft_signals` and the judge's self-checks): "is that answer
+  stated … for exactly my question?" asked either as the next turn of the answering
+  conversation (the document, question and answer already in the slot's cache: ~20 new
+  tokens) or in a prompt of its own over the evidence window (~100 tokens), its P("Yes")
+  read from the next token's log-probabilities; the draft's token log-probabilities come
+  with the answer at no cost;
+- the answer's (:func:`answer_signals`): what it adds to the question, its support;
+- lexical gaps of the question against the cited evidence window (the cited sentences
+  and their neighbours): figures, names and negations it lacks, and how much of the
+  question's rare content (IDF over the indexed sentences) it holds.
 
-A logistic model over those signals, fitted by ``qa calibrate`` on labelled questions
-(the SQuAD 2.0 calibration split and our own set, never the test split) and stored in
-``qa/answerability.json``, turns them into P(the answer is right). The judge refuses
-below the calibrated threshold, and the same probability is ``Answer.confidence``.
+A logistic model over the signals that earn their place, chosen and fitted by
+``qa calibrate`` on labelled questions (the SQuAD 2.0 calibration split and our own set,
+never the test split) and stored in ``qa/answerability.json``, gives P(the answer is
+right): the judge refuses below the calibrated threshold, and that probability is
+``Answer.confidence``.
 """
 
 from __future__ import annotations
@@ -32,8 +37,25 @@ from qa.support import SourceSentence, analyse, coverage
 from qa.text import NEGATION
 
 WEIGHTS_FILE = Path(__file__).with_name("answerability.json")
-SIGNALS = (
-    "self_check",  # log-odds of the model's "Yes" that the evidence states the answer
+WINDOW_CHECK = "self_check_window"
+MODEL_SIGNALS = (
+    "self_check",  # log-odds of the model's "Yes" to the self-check turn
+    # ... and to the same question put in a prompt of its own over the evidence window
+    # alone (the cited sentences and neighbours, the question, the answer: ~100 tokens,
+    # ~2 s on 2 cores), where a swapped detail is not drowned by the whole document
+    WINDOW_CHECK,
+    "min_logprob",  # the least likely token of the answer's text (citations left out)
+    "mean_logprob",  # the answer's mean token log-probability
+    "abstain_first",  # P(the first token starts the refusal instead), from the draft
+)
+ANSWER_SIGNALS = (
+    "novelty",  # share of the answer's content words the question does not already hold
+    "support",  # the verifier's support score of the kept sentences (mean)
+    "qa_similarity",  # cosine of question + answer against the cited sentences (mean)
+    "reattached",  # the verifier had to move a citation the model got wrong
+    "retrieval",  # the best dense similarity of the question to any passage
+)
+LEXICAL_SIGNALS = (
     "missing_numbers",  # figures and years of the question the window lacks
     "negation_gap",  # the question negates ("not", "never") and the window does not
     "missing_names",  # capitalised question words (names) the window lacks
@@ -41,13 +63,65 @@ SIGNALS = (
     "missing_max_idf",  # the rarest question word the window lacks (0 = none), / log N
     "similarity",  # cosine of the question and the window's best sentence
 )
-# The signals the fitted model uses. Measured on the SQuAD calibration split (AUC of each
-# alone for "the answer is right"): self_check 0.68; the lexical ones 0.45-0.56, i.e.
-# hardly better than chance there, so only the figure and negation gaps (the details the
-# own set's swaps change) join the model's verdict; the rest only explain a refusal.
-FEATURES = ("self_check", "missing_numbers", "negation_gap")
-SelfCheck = Callable[[str, str, str], float | None]  # (passage, question, answer) -> P(yes)
+SIGNALS = MODEL_SIGNALS + ANSWER_SIGNALS + LEXICAL_SIGNALS
+# Signals that cost a model request each (the rest come free with the draft or the text).
+COSTLY = frozenset({"self_check", WINDOW_CHECK})
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def draft_signals(logprobs: Sequence, abstain: str) -> dict[str, float]:
+    """What the draft's own token log-probabilities say (free with the answer).
+
+    Tokens inside citation markers are left out: which number the model cites says
+    little about whether the answer is right.
+    """
+    tokens, inside = [], False
+    for entry in logprobs:
+        token = entry.token
+        if "[" in token:
+            inside = True
+        if not inside and token.strip():
+            tokens.append(entry.logprob)
+        if "]" in token:
+            inside = False
+    first = logprobs[0] if logprobs else None
+    abstain_first = 0.0
+    if first is not None:
+        start = abstain.split()[0]
+        abstain_first = sum(
+            math.exp(lp) for t, lp in first.top.items() if t.strip() and start.startswith(t.strip())
+        )
+    return {
+        "min_logprob": min(tokens, default=0.0),
+        "mean_logprob": sum(tokens) / len(tokens) if tokens else 0.0,
+        "abstain_first": min(1.0, abstain_first),
+    }
+
+
+def answer_signals(
+    question: str, claim: str, checks: Sequence, retrieval: float
+) -> dict[str, float]:
+    """What the verified answer itself says: does it add anything, how well it is supported.
+
+    An answer that only restates the question ("Kim refused to tell Putin about rocket
+    boosters") adds nothing the question did not assume; ``checks`` are the verifier's
+    :class:`~qa.types.SentenceCheck`s, of which the kept ones count.
+    """
+    asked, said = analyse(question).words, analyse(claim).words | analyse(claim).numbers
+    kept = [c for c in checks if c.kept] or [None]
+    return {
+        "novelty": len([w for w in said if w not in asked]) / max(1, len(said)),
+        "support": sum(c.score for c in kept if c) / len(kept),
+        "qa_similarity": sum(c.qa_similarity for c in kept if c) / len(kept),
+        "reattached": float(any(c.reattached for c in kept if c)),
+        "retrieval": retrieval,
+    }
+
+
+def log_odds(p: float | None) -> float:
+    """log(p / (1 - p)) of a model's P("Yes"), bounded; 0 (even odds) when there is none."""
+    p = 0.5 if p is None else min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 @dataclass(frozen=True)
@@ -65,39 +139,56 @@ class Verdict:
 
     score: float
     reasons: tuple[str, ...] = ()
-    window: tuple[SourceSentence, ...] = ()
     features: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class AnswerabilityModel:
-    """Logistic weights over :data:`FEATURES`, the refusal threshold, and how they were fitted."""
+    """Logistic weights over the chosen ``features``, the threshold, and how they were fitted."""
 
+    features: tuple[str, ...]
     weights: tuple[float, ...]
     bias: float
     threshold: float
     provenance: str = ""
+    # A refusal over the whole document gets a second look only when the draft's
+    # P(refusal phrase) is below this (1.0: always).
+    second_look_below: float = 1.0
+
+    @property
+    def costly(self) -> frozenset[str]:
+        """The signals this model reads that cost a model request."""
+        return COSTLY & frozenset(self.features)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> AnswerabilityModel:
         raw = json.loads(path.read_text())
-        if tuple(raw["features"]) != FEATURES:
-            raise ValueError(f"{path} was fitted on other features; run `qa calibrate`")
-        return cls(tuple(raw["weights"]), raw["bias"], raw["threshold"], raw.get("provenance", ""))
+        features = tuple(raw["features"])
+        if not set(features) <= set(SIGNALS) or len(features) != len(raw["weights"]):
+            raise ValueError(f"{path} was fitted on other signals; run `qa calibrate`")
+        return cls(
+            features,
+            tuple(raw["weights"]),
+            raw["bias"],
+            raw["threshold"],
+            raw.get("provenance", ""),
+            raw.get("second_look_below", 1.0),
+        )
 
     def save(self, path: Path = WEIGHTS_FILE) -> None:
         payload = {
-            "features": FEATURES,
+            "features": list(self.features),
             "weights": [round(w, 6) for w in self.weights],
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 4),
+            "second_look_below": round(self.second_look_below, 4),
             "provenance": self.provenance,
         }
         path.write_text(json.dumps(payload, indent=2) + "\n")
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(
-            w * features[name] for w, name in zip(self.weights, FEATURES, strict=True)
+            w * features[name] for w, name in zip(self.weights, self.features, strict=True)
         )
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -118,17 +209,11 @@ def window_text(window: Sequence[SourceSentence]) -> str:
 
 
 class AnswerabilityChecker:
-    """Scores evidence against a question using corpus statistics of the indexed sentences."""
+    """The lexical signals of evidence against a question, from corpus statistics."""
 
     def __init__(
-        self,
-        sentences: Sequence[SourceSentence],
-        similarity: Callable[[str, str], float],
-        model: AnswerabilityModel | None,
-        self_check: SelfCheck | None = None,
+        self, sentences: Sequence[SourceSentence], similarity: Callable[[str, str], float]
     ) -> None:
-        self.model = model
-        self.self_check = self_check
         self._similarity = similarity
         self._order = {id(s): i for i, s in enumerate(sentences)}
         self._sentences = list(sentences)
@@ -155,31 +240,24 @@ class AnswerabilityChecker:
         return tuple(dict.fromkeys(w for s in dict.fromkeys(sentences) for w in self.window(s)))
 
     def features(self, evidence: Evidence) -> tuple[dict[str, float], tuple[SourceSentence, ...]]:
-        """The signals of the evidence window that best covers the question.
+        """The lexical signals of the evidence window (the cited sentences and neighbours).
 
-        The window is the evidence sentences with their neighbours (a pronoun's referent
-        is often one sentence back); the model's self-check reads that window, the
-        question and the claim.
+        The neighbours are in because a pronoun's referent is often one sentence back.
         """
         question = analyse(evidence.question)
         wanted = {w: self.idf(w) for w in question.words}
         names = question_names(evidence.question)
         window = self.window_of(evidence.sentences)
         if not window:
-            empty = dict.fromkeys(SIGNALS, 0.0)
-            empty.update(missing_max_idf=1.0, self_check=-5.0)
+            empty = dict.fromkeys(LEXICAL_SIGNALS, 0.0)
+            empty.update(missing_max_idf=1.0)
             return empty, ()
         text = window_text(window)
         words = frozenset().union(*(s.words for s in window))
         numbers = frozenset().union(*(s.numbers for s in window))
         missing = [w for w in wanted if w not in words]
         lowered = text.lower()
-        p_yes = None
-        if self.self_check is not None and evidence.claim:
-            p_yes = self.self_check(text, evidence.question, evidence.claim)
-        p_yes = 0.5 if p_yes is None else min(max(p_yes, 1e-4), 1 - 1e-4)
         features = {
-            "self_check": math.log(p_yes / (1 - p_yes)),
             "coverage": coverage(wanted, words),
             "missing_max_idf": max((wanted[w] for w in missing), default=0.0)
             / math.log(self._n + 1),
@@ -192,19 +270,19 @@ class AnswerabilityChecker:
         }
         return features, window
 
-    def assess(self, evidence: Evidence) -> Verdict:
-        """P(right) for ``evidence`` with its reasons (1.0 when no model is fitted)."""
-        features, window = self.features(evidence)
-        if self.model is None:
-            return Verdict(1.0, ("no answerability model",), window, features)
-        score = self.model.probability(features)
-        reasons = []
-        if features["missing_names"]:
-            reasons.append("a name in the question is not in the evidence")
-        if features["missing_numbers"]:
-            reasons.append("a figure or date in the question is not in the evidence")
-        if features["negation_gap"]:
-            reasons.append("the question negates; the evidence does not")
-        if features["self_check"] < 0 or (score < self.model.threshold and not reasons):
-            reasons.append("the model does not find the answer stated for this question")
-        return Verdict(score, tuple(reasons), window, features)
+
+def assess(model: AnswerabilityModel | None, features: dict[str, float]) -> Verdict:
+    """P(right) from the signals, with the reasons a refusal gives (1.0 with no model)."""
+    if model is None:
+        return Verdict(1.0, ("no answerability model",), features=features)
+    score = model.probability(features)
+    reasons = []
+    if features.get("missing_names"):
+        reasons.append("a name in the question is not in the evidence")
+    if features.get("missing_numbers"):
+        reasons.append("a figure or date in the question is not in the evidence")
+    if features.get("negation_gap"):
+        reasons.append("the question negates; the evidence does not")
+    if features.get("self_check", 0.0) < 0 or (score < model.threshold and not reasons):
+        reasons.append("the model does not find the answer stated for this question")
+    return Verdict(score, tuple(reasons), features=features)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qa.prompts import ABSTAIN_TEXT
-from qa.support import SourceSentence, Support, best_support
+from qa.support import SourceSentence, Support, best_support, unstated_names
 from qa.text import MARKER, marker_numbers, markers_before_stop, split_sentences
 from qa.types import Citation, Passage, SentenceCheck
 
@@ -186,6 +186,13 @@ class Verifier:
 
     def _accept(self, claim: str, support: Support, qa_sim: float) -> bool:
         if not support.sentences or not support.numbers_ok:
+            return False
+        if len(_ITEM_SPLIT.split(claim)) < 3 and unstated_names(
+            claim, self.question, support.sentences
+        ):
+            # The answering name or place is not in the cited text. (A list of three or
+            # more items names more than the three sentences a claim may cite hold; its
+            # items are checked as words, like the rest.)
             return False
         if self.similarity is not None and qa_sim < self.min_qa_similarity:
             return False

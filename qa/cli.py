@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(evaluate)
 
     calibrate = commands.add_parser(
-        "calibrate", help="fit the answerability model on the labelled calibration questions"
+        "calibrate", help="choose and fit the judge's model on the labelled calibration questions"
     )
     calibrate.add_argument(
         "--out",
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write it",
     )
     calibrate.add_argument(
-        "--sample", type=int, default=150, help="SQuAD calibration questions (half unanswerable)"
+        "--sample", type=int, default=160, help="SQuAD calibration questions (half unanswerable)"
     )
     calibrate.add_argument("--seed", type=int, default=2026, help="sampling seed")
     calibrate.add_argument(

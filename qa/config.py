@@ -65,6 +65,7 @@ class Config(IndexConfig):
     # best sentences (a 1.5B model misses a fact inside ~2,000 tokens that it finds in
     # ~200); the answer is verified and checked like any other.
     second_look: bool = True
+    # (only when the refusal was unsure: `qa calibrate` fits how unsure, see qa.judge)
 
     # --- verification and abstention (calibrated on eval/qa_set.jsonl, see README) -----
     # Share of an answer sentence's new words that its cited sentences must contain.

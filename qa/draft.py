@@ -11,21 +11,36 @@ and what is checked is that calculation with its result recomputed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 
 from qa.calculate import calculated_claim
 from qa.config import Config
 from qa.context import Attempt
 from qa.errors import LLMError, QAError
 from qa.kinds import Kind
-from qa.llm import LLMClient, Sampling
+from qa.llm import LLMClient, Sampling, TokenLogprob
 from qa.prompts import CALCULATION_LEAD, answer_messages
 from qa.types import Delta
+
+_SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*\s|\n")
 
 # Greedy decoding of a list by the 1.5B model loops on its first item; a repetition
 # penalty moves it on to the next one. Facts keep plain greedy decoding (a penalty there
 # garbles copied figures).
 LIST_REPEAT_PENALTY = 1.1
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the model wrote for one attempt, and what the judge reads of it."""
+
+    text: str  # the part the verifier checks
+    raw: str = ""  # exactly what the model wrote (the self-check continues after it)
+    messages: tuple = ()  # the answering conversation; empty for a calculation (raw prompt)
+    logprobs: tuple[TokenLogprob, ...] = ()  # of each generated token, where the server gives them
+    calculation: bool = False
 
 
 class Drafter:
@@ -37,21 +52,27 @@ class Drafter:
 
     def draft(
         self, attempt: Attempt, question: str, kind: Kind, abstain: str
-    ) -> Generator[Delta, None, str]:
-        """Yield the model's text for ``attempt``; return the part to verify."""
+    ) -> Generator[Delta, None, Draft]:
+        """Yield the model's text for ``attempt``; return the draft to verify and judge.
+
+        A refusal is cut after the one sentence that may follow it (what the text does
+        say): the model otherwise goes on for a paragraph (~10 s) that nothing uses.
+        """
         messages = answer_messages(attempt.context, question, abstain)
         if attempt.calculation:
             working = yield from self._calculate(self.llm.render(messages) + CALCULATION_LEAD)
-            return calculated_claim(working) or ""
+            return Draft(calculated_claim(working) or "", working, calculation=True)
         text = ""
-        stream = self._generate(lambda: self.llm.stream_chat(messages, self.sampling(kind)))
+        logprobs: list[TokenLogprob] = []
+        sampling = self.sampling(kind)
+        stream = self._generate(lambda: self.llm.stream_chat(messages, sampling, logprobs))
         for delta in stream:
             text += delta
             yield Delta(delta)
-            if looping(text):
+            if looping(text) or declined_enough(text, abstain):
                 break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
         stream.close()
-        return text
+        return Draft(text, text, tuple(messages), tuple(logprobs))
 
     def complete_line(self, messages: list) -> str:
         """The model's first line of output; generation stops as soon as it is complete."""
@@ -95,6 +116,14 @@ class Drafter:
         except Exception as exc:  # a bug below the client: still one readable line
             failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
             raise LLMError(f"the language model failed: {failure}") from exc
+
+
+def declined_enough(text: str, abstain: str) -> bool:
+    """Has a refusal said what the text does say, in one sentence after the refusal?"""
+    start = text.lstrip()
+    if not start.startswith(abstain):
+        return False
+    return bool(_SENTENCE_END.search(start[len(abstain) :].lstrip()))
 
 
 def looping(text: str, times: int = 3) -> bool:

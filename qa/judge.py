@@ -1,44 +1,63 @@
 """The judge: the one place that decides to answer, to refuse, or to correct an answer.
 
 Every other stage reports facts — how close the best passage is (retrieval), what the
-model wrote and which sentences support it (draft, verify) — and the judge turns them
-into the decision, with its reasons and a confidence:
+model wrote with its token log-probabilities and which sentences support it (draft,
+verify) — and the judge turns them into the decision, with its reasons and a confidence:
 
 - *screen*, before the model is asked: a question holding only instructions, or one
   whose best passage is not even about it (dense cosine below ``min_retrieval_score``;
   not for summaries, lists and bylines, whose wording is far from any one passage), is
   refused without spending a model call.
+- *second look*: after the model declined over the whole document, another attempt over
+  the question's best sentences is worth its seconds only when the refusal was unsure
+  (the draft's P(refusal phrase) below the fitted ``second_look_below``).
 - *decide*, after the draft is verified:
   - the model declined, or none of its sentences is supported: refuse, quoting the
     closest sentence when the question is on topic (best cosine ≥ ``min_related_score``)
     and the model quoted nothing itself;
-  - a fact or a why/how answer: the calibrated answerability model
-    (:mod:`qa.answerability`, fitted by ``qa calibrate`` through this same class) reads
-    the cited evidence against the question; below its threshold the answer is refused
-    and the closest cited sentence shows what the text does say (a swapped detail corrects
-    itself); a worked calculation is checked by its arithmetic instead;
+  - a fact or a why/how answer: the learned model (:mod:`qa.answerability`, chosen and
+    fitted by ``qa calibrate`` through this same class) turns the model's own signals
+    (a self-check over the evidence window, or asked as the next turn of the answering
+    conversation; the draft's token log-probabilities), the answer's, and the lexical
+    gaps of the cited evidence — whichever earned their place — into
+    P(the answer is right); below its threshold the answer is refused and the closest
+    cited sentence shows what the text does say; a worked calculation is checked by its
+    arithmetic instead;
   - a yes/no answer: its first word is made to agree with the model's P("Yes") read from
     the cited evidence alone (:mod:`qa.polarity`): a correction;
   - otherwise (a summary, a list, a byline) the verified answer stands.
 
-``qa calibrate`` runs the pipeline with no fitted model: the judge then computes the
-same signals (``Judgement.signals``, surfaced as ``Answer.signals``) and answers.
+``qa calibrate`` runs the pipeline with no fitted model: the judge then computes every
+signal (``Judgement.signals``, surfaced as ``Answer.signals``) and answers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence, window_text
+from qa.answerability import (
+    COSTLY,
+    WINDOW_CHECK,
+    AnswerabilityChecker,
+    AnswerabilityModel,
+    Evidence,
+    answer_signals,
+    assess,
+    draft_signals,
+    log_odds,
+    window_text,
+)
 from qa.calculate import shown_calculation
 from qa.citations import Verified
 from qa.config import Config
+from qa.draft import Draft
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind
 from qa.polarity import agree
 from qa.prepare import PreparedQuestion
-from qa.prompts import polarity_messages, self_check_messages
+from qa.prompts import polarity_messages, self_check_messages, self_check_turn
 from qa.retrieval import Retrieved
 from qa.support import SourceSentence, sentences_cited, sentences_in
 from qa.text import strip_markers
@@ -88,7 +107,9 @@ class Judge:
         self.similarity = similarity
         self.yes_probability = yes_probability
         self.abstain = abstain
-        self.checker = AnswerabilityChecker(sentences, similarity, model, self._self_check)
+        self.checker = AnswerabilityChecker(sentences, similarity)
+        # Serving reads only the costly signals the fitted model uses; calibrating, all.
+        self.self_checks = sorted(model.costly) if model is not None else sorted(COSTLY)
 
     def screen(self, question: PreparedQuestion, retrieved: Retrieved) -> Judgement | None:
         """A refusal decided before drafting, or None to ask the model."""
@@ -101,27 +122,80 @@ class Judge:
             return Judgement(Decision.REFUSE, self.abstain, reasons=(reason,))
         return None
 
+    def worth_second_look(self, draft: Draft) -> bool:
+        """Is the model's refusal unsure enough to pay for another look (~2-4 s)?"""
+        p_refusal = refusal_probability(draft, self.abstain)
+        below = self.model.second_look_below if self.model is not None else 1.0
+        return p_refusal is None or p_refusal < below
+
     def decide(
-        self, question: PreparedQuestion, retrieved: Retrieved, verified: Verified
+        self,
+        question: PreparedQuestion,
+        retrieved: Retrieved,
+        verified: Verified,
+        draft: Draft,
+        earlier: Draft | None = None,
     ) -> Judgement:
-        """Answer, refuse or correct the verified draft of ``question``."""
+        """Answer, refuse or correct the verified ``draft`` of ``question``.
+
+        ``earlier`` is the refused draft a second look followed, if one did: its
+        P(refusal phrase) is reported among the signals (``qa calibrate`` fits when a
+        second look pays from it).
+        """
+        judgement = self._decide(question, retrieved, verified, draft)
+        p_earlier = refusal_probability(earlier, self.abstain) if earlier else None
+        if p_earlier is None:
+            return judgement
+        return replace(judgement, signals={**judgement.signals, "looked_again_after": p_earlier})
+
+    def _decide(
+        self, question: PreparedQuestion, retrieved: Retrieved, verified: Verified, draft: Draft
+    ) -> Judgement:
         asked = question.standalone
         if verified.declined:
-            return self._refusal(verified, asked, retrieved)
+            return self._refusal(verified, asked, retrieved, draft)
         claim = strip_markers(verified.text)
         cited = sentences_cited(self.sentences, verified.citations)
         if question.kind in CHECKED_KINDS and shown_calculation(claim) is None:
-            return self._check(asked, claim, cited, verified)
+            return self._check(asked, claim, cited, verified, retrieved, draft)
         if question.kind is Kind.YES_NO and self.model is not None:
             return self._polarity(asked, cited, verified)
         return Judgement(Decision.ANSWER, verified.text)
 
+    def signals(
+        self,
+        asked: str,
+        claim: str,
+        cited: Sequence[SourceSentence],
+        verified: Verified,
+        retrieved: Retrieved,
+        draft: Draft,
+    ) -> tuple[dict[str, float], tuple[SourceSentence, ...]]:
+        """Every signal the judge reads of one answer, and its evidence window."""
+        signals, window = self.checker.features(Evidence(asked, cited, claim))
+        signals |= draft_signals(draft.logprobs, self.abstain)
+        signals |= answer_signals(asked, claim, verified.checks, retrieved.max_dense)
+        for check in self.self_checks:
+            p_yes = None
+            if check == WINDOW_CHECK and window:  # a prompt of its own: ~100 fresh tokens
+                p_yes = self.yes_probability(self_check_messages(window_text(window), asked, claim))
+            elif check != WINDOW_CHECK and draft.messages:  # the answering turn's next turn
+                p_yes = self.yes_probability(self_check_turn(draft.messages, draft.raw, check))
+            signals[check] = log_odds(p_yes)
+        return signals, window
+
     def _check(
-        self, asked: str, claim: str, cited: list[SourceSentence], verified: Verified
+        self,
+        asked: str,
+        claim: str,
+        cited: list[SourceSentence],
+        verified: Verified,
+        retrieved: Retrieved,
+        draft: Draft,
     ) -> Judgement:
-        """The answerability model's verdict on a fact or why/how answer."""
-        verdict = self.checker.assess(Evidence(asked, cited, claim))
-        signals = dict(verdict.features)
+        """The learned model's verdict on a fact or why/how answer."""
+        signals, window = self.signals(asked, claim, cited, verified, retrieved, draft)
+        verdict = assess(self.model, signals)
         if self.model is None:  # calibrating: signals only, no decision
             return Judgement(Decision.ANSWER, verified.text, signals=signals)
         reasons = verdict.reasons
@@ -129,7 +203,7 @@ class Judge:
             return Judgement(
                 Decision.ANSWER, verified.text, round(verdict.score, 3), reasons, signals=signals
             )
-        closest = self._closest(asked, verdict.window)
+        closest = self._closest(asked, window)
         return Judgement(
             Decision.REFUSE,
             self.abstain,
@@ -154,21 +228,45 @@ class Judge:
         reason = f"the cited passage answers {word} (P(yes) = {p_yes:.2f})"
         return Judgement(Decision.CORRECT, settled.text, confidence, (reason,))
 
-    def _refusal(self, verified: Verified, asked: str, retrieved: Retrieved) -> Judgement:
+    def _refusal(
+        self, verified: Verified, asked: str, retrieved: Retrieved, draft: Draft
+    ) -> Judgement:
         """The model declined: refuse, and point at the closest evidence when on topic."""
         reason = "the model found no supported answer in the passages"
+        p_refusal = refusal_probability(draft, self.abstain)
+        signals = {} if p_refusal is None else {"refusal_probability": p_refusal}
+        confidence = None if p_refusal is None else round(p_refusal, 3)
+        refuse = Judgement(Decision.REFUSE, verified.text, confidence, (reason,), signals=signals)
         if verified.citations:  # it said what the text does say, cited: that stands
-            return Judgement(Decision.REFUSE, verified.text, reasons=(reason,))
+            return refuse
         if retrieved.max_dense < self.config.min_related_score:
-            return Judgement(Decision.REFUSE, verified.text, reasons=(reason,))
+            return refuse
         pool = sentences_in(self.sentences, retrieved.passages[:2])
         return Judgement(
-            Decision.REFUSE, verified.text, reasons=(reason,), closest=self._closest(asked, pool)
+            Decision.REFUSE,
+            verified.text,
+            confidence,
+            (reason,),
+            closest=self._closest(asked, pool),
+            signals=signals,
         )
 
     def _closest(self, asked: str, pool: Sequence[SourceSentence]) -> SourceSentence | None:
         return max(pool, key=lambda s: self.similarity(asked, s.text)) if pool else None
 
-    def _self_check(self, passage: str, question: str, claim: str) -> float | None:
-        """The model's P("Yes") that ``passage`` states ``claim`` as the answer to ``question``."""
-        return self.yes_probability(self_check_messages(passage, question, claim))
+
+def refusal_probability(draft: Draft, abstain: str) -> float | None:
+    """P(the refusal phrase) along the draft's tokens, if the draft opens with it.
+
+    The product of the probabilities of the tokens that spell the phrase: near 1 when the
+    model was sure there is nothing to say, lower when an answer nearly won.
+    """
+    if not draft.logprobs or not draft.raw.lstrip().startswith(abstain):
+        return None
+    spelled, total = "", 0.0
+    for entry in draft.logprobs:
+        spelled += entry.token
+        total += entry.logprob
+        if len(spelled.strip()) >= len(abstain):
+            break
+    return math.exp(total)

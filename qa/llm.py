@@ -58,6 +58,15 @@ class Sampling:
     repeat_penalty: float = 1.0
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token, its log-probability, and the likeliest alternatives there."""
+
+    token: str
+    logprob: float
+    top: dict[str, float]
+
+
 def _as_dict(message: Message) -> dict[str, str]:
     if isinstance(message, dict):
         return {"role": str(message["role"]), "content": str(message.get("content") or "")}
@@ -132,8 +141,18 @@ class LLMClient:
         body = {"messages": [_as_dict(m) for m in messages]}
         return str(self._post("/apply-template", body)["prompt"])
 
-    def stream_chat(self, messages: Sequence[Message], sampling: Sampling) -> Iterator[str]:
-        """Stream the answer to ``messages``, piece by piece."""
+    def stream_chat(
+        self,
+        messages: Sequence[Message],
+        sampling: Sampling,
+        logprobs: list[TokenLogprob] | None = None,
+    ) -> Iterator[str]:
+        """Stream the answer to ``messages``, piece by piece.
+
+        With a ``logprobs`` list, each generated token's log-probability (and the five
+        likeliest tokens in its place) is appended to it as it arrives: the judge reads
+        them, and they cost nothing extra to compute.
+        """
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [_as_dict(m) for m in messages],
@@ -143,8 +162,12 @@ class LLMClient:
         }
         if self.llama_cpp:  # greedy, and reuse the slot's cached prefix
             body |= {"top_k": 1, "repeat_penalty": sampling.repeat_penalty, "cache_prompt": True}
+            if logprobs is not None:
+                body |= {"logprobs": True, "top_logprobs": 5}
         for event in self._stream("/v1/chat/completions", body):
             choices = event.get("choices") or [{}]
+            if logprobs is not None:
+                logprobs.extend(_token_logprobs(choices[0].get("logprobs")))
             delta = (choices[0].get("delta") or {}).get("content")
             if delta:
                 yield delta
@@ -356,6 +379,20 @@ def _log_timings(path: str, result: Any) -> None:
             timings.get("predicted_n"),
             timings.get("predicted_ms", 0.0),
         )
+
+
+def _token_logprobs(payload: Any) -> list[TokenLogprob]:
+    """The OpenAI-style ``logprobs.content`` entries of one streamed chunk."""
+    entries = payload.get("content") if isinstance(payload, dict) else None
+    return [
+        TokenLogprob(
+            str(e.get("token", "")),
+            float(e.get("logprob", 0.0)),
+            {str(t["token"]): float(t["logprob"]) for t in e.get("top_logprobs") or []},
+        )
+        for e in entries or []
+        if isinstance(e, dict)
+    ]
 
 
 def _message(payload: Any) -> str:

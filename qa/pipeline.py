@@ -28,7 +28,7 @@ from qa.answerability import AnswerabilityModel
 from qa.citations import Verified, Verifier
 from qa.config import Config
 from qa.context import ContextPlan, plan_context, whole_corpus_fits
-from qa.draft import Drafter
+from qa.draft import Draft, Drafter
 from qa.engine import LocalEngine, start_local_engine
 from qa.errors import IndexMissingError, QAError
 from qa.judge import Judge
@@ -294,9 +294,14 @@ class Pipeline:
                     prepared, retrieved, snapshot.passages, self.similarity, self.config,
                     can_calculate=self.llm.llama_cpp,
                 )  # fmt: skip
-                verified = yield from self._draft_and_verify(snapshot, prepared, plan, clock, raw)
-                judgement = snapshot.judge.decide(prepared, retrieved, verified)
+                drafted = yield from self._draft_and_verify(snapshot, prepared, plan, clock, raw)
+                verified = drafted.verified
+                judgement = snapshot.judge.decide(
+                    prepared, retrieved, verified, drafted.draft, drafted.earlier
+                )
                 clock.lap("judge")
+                if drafted.detoured:  # the warmed prefix back where the detour ran
+                    self.llm.refill_idle_slots()
             clock.timings["total"] = clock.elapsed()
             answer = render(
                 prepared, retrieved, verified, judgement, raw_text="".join(raw),
@@ -335,37 +340,41 @@ class Pipeline:
         plan: ContextPlan,
         clock: Stopwatch,
         raw: list[str],
-    ) -> Generator[Delta, None, Verified]:
+    ) -> Generator[Delta, None, Drafted]:
         """Draft each attempt of ``plan`` and verify it, until one answer verifies.
 
         Yields the model's text as it streams (``raw`` collects it); returns the first
-        verified answer, else the first plain attempt's (declined) result.
+        verified answer, else the first plain attempt's (declined) result. A second look
+        after a refusal is taken only when the judge finds that refusal unsure.
         """
-        result: Verified | None = None
+        result: Drafted | None = None
         verifying = 0.0
+        detoured = False
         for number, attempt in enumerate(plan.attempts):
+            if result is not None and not snapshot.judge.worth_second_look(result.draft):
+                break
             if number:
                 raw.append("\n\n")
                 yield Delta("\n\n")
             draft = self.drafter.draft(
                 attempt, question.standalone, question.kind, snapshot.abstain
             )
-            claim = yield from _relay(draft, clock, raw)
+            drafted = yield from _relay(draft, clock, raw)
             mark = time.perf_counter()
             verifier = self._verifier(snapshot, question.standalone, attempt.context)
-            verified = verifier.verify(claim)
+            verified = verifier.verify(drafted.text)
             verifying += time.perf_counter() - mark
-            if attempt.context != plan.attempts[0].context:
-                self.llm.refill_idle_slots()  # the warmed prefix back where the detour ran
+            detoured |= attempt.context != plan.attempts[0].context
             if verified.answered:
-                result = verified
+                earlier = result.draft if result is not None else None
+                result = Drafted(verified, drafted, detoured, earlier)
                 break
             if result is None and not attempt.calculation:
-                result = verified
+                result = Drafted(verified, drafted, detoured)
         clock.lap("generate")
         clock.timings["verify"] = verifying
         assert result is not None  # every plan has a plain attempt
-        return result
+        return replace(result, detoured=detoured)
 
     def _verifier(
         self, snapshot: IndexSnapshot, question: str, context: Sequence[Passage]
@@ -382,6 +391,16 @@ class Pipeline:
             abstain=snapshot.abstain,
             document_titles=frozenset(document_title(d) for d in snapshot.docs),
         )
+
+
+@dataclass(frozen=True)
+class Drafted:
+    """The draft that the judge decides on, verified, and whether a detour was taken."""
+
+    verified: Verified
+    draft: Draft
+    detoured: bool  # an attempt read another prompt than the warmed one: refill the slots
+    earlier: Draft | None = None  # the refused draft a second look followed
 
 
 class Stopwatch:
@@ -401,8 +420,8 @@ class Stopwatch:
 
 
 def _relay(
-    draft: Generator[Delta, None, str], clock: Stopwatch, raw: list[str]
-) -> Generator[Delta, None, str]:
+    draft: Generator[Delta, None, Draft], clock: Stopwatch, raw: list[str]
+) -> Generator[Delta, None, Draft]:
     """Pass the draft's text on as it streams, noting it and the first token's time."""
     try:
         while True:

@@ -119,6 +119,26 @@ def rewrite_messages(
     return messages
 
 
+# The judge's self-check, asked as the next turn of the answering conversation itself: the
+# document, the question and the answer are already in that slot's cache, so only these
+# ~20 tokens are read (~0.6 s on 2 cores, against ~3 s for a probe that re-reads an
+# evidence window in a prompt of its own). `qa calibrate` measures its AUROC.
+SELF_CHECKS = {
+    "self_check": "Is that answer stated in the document for exactly my question? Reply Yes or No.",
+}
+
+
+def self_check_turn(
+    messages: Sequence[ChatMessage], answer: str, check: str = "self_check"
+) -> list[ChatMessage]:
+    """The answering conversation, the model's ``answer``, and the self-check question."""
+    return [
+        *messages,
+        ChatMessage(role="assistant", content=answer),
+        ChatMessage(role="user", content=SELF_CHECKS[check]),
+    ]
+
+
 SELF_CHECK_SYSTEM = "You check whether a passage answers a question. Reply with Yes or No only."
 POLARITY_SYSTEM = "You answer yes/no questions from a passage. Reply with Yes or No only."
 

@@ -13,6 +13,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Besides a word pointing back (qa.text.POINTS_BACK), words that continue a conversation.
 _CONTINUES = re.compile(r"\b(?:same|also|else|why not|and)\b", re.IGNORECASE)
 
+# "What about Putin?", "How about Japan?": the previous question, asked of something new.
+_ASKS_AGAIN = re.compile(r"^\W*(?:what|how)\s+about\b", re.IGNORECASE)
+# A short question names its own subject: a name after its first word, or "the/a/an" + noun.
+_NAMES_SOMETHING = re.compile(r"(?<=\s)[A-Z]\w|\b(?i:the|a|an)\s+\w")
+
 History = Sequence[Any]
 
 
@@ -74,10 +79,20 @@ def _content_text(content: object) -> str:
 
 
 def needs_rewrite(question: str, history: Sequence[tuple[str, str]]) -> bool:
-    """A follow-up that leans on earlier turns (a pronoun, or just a few words)."""
-    return bool(history) and (
-        bool(POINTS_BACK.search(question) or _CONTINUES.search(question))
-        or len(question.split()) <= 4
+    """A follow-up that leans on earlier turns: a pronoun, or a few words that name nothing.
+
+    A short question that names its own subject ("Who approved the budget?", "Who is
+    Kozlov?") stands alone and is not rewritten: a rewrite can only add what was not asked
+    ("Who approved the budget?" came back as "The city council approved the budget.").
+    A fragment ("When?", "The budget?", "In which city?", "What about Putin?") is rewritten.
+    """
+    if not history:
+        return False
+    if POINTS_BACK.search(question) or _CONTINUES.search(question):
+        return True
+    words = len(question.split())
+    return words <= 2 or (
+        words <= 4 and (bool(_ASKS_AGAIN.match(question)) or not _NAMES_SOMETHING.search(question))
     )
 
 

@@ -99,6 +99,41 @@ def analyse(text: str) -> Analysis:
     return Analysis(frozenset(words), frozenset(numbers), frozenset(measures), frozenset(units))
 
 
+_CAPITALISED = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*")
+
+
+def names_of(text: str) -> frozenset[str]:
+    """The capitalised words of ``text`` (names, places, titles), as comparable stems.
+
+    Common words ("The", "It", "Yes") and number words are left out, and so is the first
+    word of a sentence longer than three words (capitalised by position, not as a name);
+    a bare answer ("Washington, D.C.") keeps all its words. "Kim's" and "Kim" are the
+    same name; "U.S." is "us".
+    """
+    words = _CAPITALISED.findall(text)
+    if len(text.split()) > 3 and words and text.lstrip().startswith(words[0]):
+        words = words[1:]
+    found = set()
+    for word in words:
+        plain = word.lower().replace("’", "'").removesuffix("'s").replace(".", "").strip("-'")
+        if len(plain) >= 2 and plain not in _STOPWORDS and number_value(plain) is None:
+            found.add(_stem(plain))
+    return frozenset(found)
+
+
+def unstated_names(claim: str, question: str, sentences: Sequence[SourceSentence]) -> set[str]:
+    """Names the claim adds (not the question's) that its cited sentences never state.
+
+    A claim whose answering name or place is absent from its cited text is a fabrication
+    however many of its other words match ("… at a policy forum in New York [1]" against
+    a sentence about Washington): the figures get the same check in :func:`best_support`.
+    """
+    stated = names_of(question).union(
+        *(analyse(s.text).words | names_of(s.text) for s in sentences)
+    )
+    return set(names_of(asserted_part(claim)) - stated)
+
+
 def coverage(wanted: dict[str, float], words: frozenset[str]) -> float:
     """The weighted share of the ``wanted`` word stems that ``words`` holds (0 when none).
 

@@ -58,9 +58,11 @@ class Answer:
     checks: list[SentenceCheck] = field(default_factory=list)
     # What was asked for: fact, summary, list, yes_no, why_how or authorship (qa.kinds).
     kind: str = "fact"
-    # From the calibrated answerability check (facts and why/how questions): for an
-    # answer, P(it is right); for a refusal the check made, P(refusing is right). None
-    # where no check ran. support_label gives it in words, as the UI shows it.
+    # The judge's probability that its decision is right: for a fact or why/how answer the
+    # calibrated P(it is right) (qa calibrate); for a refusal it made, P(refusing is
+    # right); for the model's own refusal, the draft's P(refusal phrase); for a yes/no,
+    # the polarity probe's. None where nothing measured it (summaries, lists, bylines).
+    # support_label gives it in words, as the UI shows it.
     confidence: float | None = None
     reasons: list[str] = field(default_factory=list)
     # Checks this configuration cannot run, each with why (e.g. a model behind an HTTP

@@ -8,9 +8,10 @@ asserts what a user would see there.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -20,8 +21,9 @@ from qa.answerability import AnswerabilityModel
 from qa.config import Config
 from qa.draft import Drafter
 from qa.judge import Judge
+from qa.llm import TokenLogprob
 from qa.pipeline import IndexSnapshot, Pipeline, SnapshotGuard
-from qa.prompts import abstain_text
+from qa.prompts import SELF_CHECKS, abstain_text
 from qa.retrieval import Retrieved
 from qa.support import analyse, source_sentences
 from qa.types import Answer, Delta
@@ -38,7 +40,8 @@ The bridge opened in 1962 and carries 30,000 cars a day.
 """
 # A fitted-looking model: the model's Yes log-odds help, a figure of the question that the
 # evidence lacks or a negation it does not share hurt (the committed model's signs).
-MODEL = AnswerabilityModel((1.0, -4.0, -1.0), 0.5, 0.4, "test")
+FEATURES = ("self_check", "missing_numbers", "negation_gap")
+MODEL = AnswerabilityModel(FEATURES, (1.0, -4.0, -1.0), 0.5, 0.4, "test")
 ABSTAIN = abstain_text(1)  # one document: "The article does not say."
 
 
@@ -59,7 +62,9 @@ class ScriptedModel:
     def render(self, messages: list) -> str:
         return "\n".join(m.content for m in messages)
 
-    def stream_chat(self, messages: list, sampling: object) -> Iterator[str]:
+    def stream_chat(
+        self, messages: list, sampling: object, logprobs: list | None = None
+    ) -> Iterator[str]:
         last = messages[-1].content
         if "Follow-up question:" in last:
             self.asked.append("rewrite")
@@ -69,14 +74,17 @@ class ScriptedModel:
         self.asked.append(question)
         queue = self.replies[question]
         reply = queue.pop(0) if len(queue) > 1 else queue[0]
-        yield from re.findall(r"\S+\s*", reply)
+        for token in re.findall(r"\S+\s*", reply):
+            if logprobs is not None:  # a sure model: every token at P = 0.9
+                logprobs.append(TokenLogprob(token, -0.105, {token: -0.105}))
+            yield token
 
     def stream_prompt(self, prompt: str, sampling: object) -> Iterator[str]:
         self.asked.append("calculation")
         yield self.working
 
     def yes_probability(self, messages: list) -> float | None:
-        probe = "self-check" if "Proposed answer" in messages[-1].content else "polarity"
+        probe = "self-check" if messages[-1].content in SELF_CHECKS.values() else "polarity"
         self.asked.append(probe)
         return self.p_yes.get(probe, 0.9)
 
@@ -190,6 +198,19 @@ def test_a_decline_gets_a_second_look_at_the_best_sentences_that_can_answer():
     assert streamed == "The article does not say.\n\nEvery hour [1]."
     assert not answer.abstained and answer.text == "Every hour [1]."
     assert "ferry" in answer.citations[0].quote
+
+
+def test_a_sure_refusal_gets_no_second_look_and_an_unsure_one_does():
+    question = "How often will the ferry run?"
+    # The scripted model writes each token at P = 0.9: its refusal (5 tokens) at 0.59.
+    for cut, looks in ((0.5, 1), (0.7, 2)):
+        model = ScriptedModel({question: ["The article does not say.", "Every hour [1]."]})
+        fitted = replace(MODEL, second_look_below=cut)
+        _, answer = run(scripted_pipeline(model, fitted, evidence_char_budget=200), question)
+        assert model.asked.count(question) == looks, cut
+        assert answer.abstained == (looks == 1)
+        if looks == 1:  # the refusal's confidence is its probability
+            assert answer.confidence == pytest.approx(math.exp(-0.105 * 5), abs=1e-3)
 
 
 def test_a_decline_on_topic_quotes_the_closest_passage_and_off_topic_does_not():

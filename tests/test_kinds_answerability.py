@@ -7,7 +7,7 @@ import pytest
 
 from index.chunk import chunk_document
 from index.clean import clean_paragraphs
-from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence
+from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence, assess
 from qa.citations import Verifier, dedupe_items
 from qa.kinds import Kind, classify
 from qa.prompts import abstain_text, document_title
@@ -65,7 +65,7 @@ def checker():
     text = SEED.read_text()
     passages = chunk_document("seed.txt", text, clean_paragraphs(text))
     sentences = source_sentences(passages)
-    return AnswerabilityChecker(sentences, lambda a, b: 0.5, model=None), sentences
+    return AnswerabilityChecker(sentences, lambda a, b: 0.5), sentences
 
 
 def _holding(sentences, needle):
@@ -84,24 +84,28 @@ def test_a_swapped_detail_is_missing_from_the_evidence(checker):
     assert negated["negation_gap"] == 1.0
     name, _ = check.features(Evidence("Where did Kim meet Macron?", met))
     assert name["missing_names"] == 1.0
-    assert real["self_check"] == 0.0  # no model to ask: even odds
+    assert "self_check" not in real  # the model's own signals are the judge's to add
 
 
 def test_the_model_turns_features_into_a_probability_that_separates_a_swap(checker, tmp_path):
     check, sentences = checker
     # Signs as `qa calibrate` fits them: the model's Yes helps, a missing figure hurts.
-    model = AnswerabilityModel((1.0, -4.0, -1.0), 0.5, 0.4, "test")
+    features = ("self_check", "missing_numbers", "negation_gap")
+    model = AnswerabilityModel(features, (1.0, -4.0, -1.0), 0.5, 0.4, "test", 0.9)
     path = tmp_path / "model.json"
     model.save(path)
     assert AnswerabilityModel.load(path) == model
     z = 0.5 + 1.0 * 2.0 - 4.0 * 1.0 - 1.0 * 0.0
     features = {"self_check": 2.0, "missing_numbers": 1.0, "negation_gap": 0.0}
     assert model.probability(features) == pytest.approx(1 / (1 + math.exp(-z)))
-    check.model = model
     met = _holding(sentences, "Vladivostok")
-    real = check.assess(Evidence("Where did Kim and Putin last meet in 2019?", met, "Vladivostok"))
-    swap = check.assess(Evidence("Where did Kim and Putin last meet in 2021?", met, "Vladivostok"))
-    # No model to ask (even odds): the figure the evidence lacks alone moves it across.
+    verdicts = []
+    for year in (2019, 2021):
+        asked = Evidence(f"Where did Kim and Putin last meet in {year}?", met, "Vladivostok")
+        signals, window = check.features(asked)
+        verdicts.append(assess(model, {**signals, "self_check": 0.0}))
+    real, swap = verdicts
+    # The model's Yes at even odds: the figure the evidence lacks alone moves it across.
     assert real.score > model.threshold > swap.score
     assert not real.reasons and any("figure" in reason for reason in swap.reasons)
-    assert swap.window and met[0] in swap.window  # the closest evidence, for the refusal
+    assert window and met[0] in window  # the closest evidence, for the refusal

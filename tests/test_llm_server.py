@@ -52,9 +52,12 @@ def test_cited_answer_from_the_model_server_with_every_check_on(pipeline):
     assert "Sunan" in answer.citations[0].quote
     assert "qwen-local" in answer.model
     assert answer.disabled == []
-    # The answerability check ran, and its self-check read the server's log-probabilities
-    # (without them the signal stays at even odds, 0).
-    assert answer.confidence is not None and answer.signals.get("self_check", 0.0) != 0.0
+    # The judge ran on every signal its fitted model reads, the draft's log-probabilities
+    # (read through the server's API: 0 without them) among its inputs.
+    fitted = pipeline.answerability
+    assert answer.confidence is not None and fitted is not None
+    assert set(fitted.features) <= set(answer.signals)
+    assert answer.signals["min_logprob"] < 0 and answer.signals["mean_logprob"] < 0
     unanswerable = pipeline.ask("What is the capital of France?")
     assert unanswerable.abstained
 

@@ -205,3 +205,96 @@ def test_reliability_table_and_expected_calibration_error_by_hand():
     ]
     assert round(ece, 3) == round((1 * 0.1 + 2 * 0.3) / 3, 3)
     assert reliability([None], [True]) == ([], None)
+
+
+def test_confidence_auroc_by_hand():
+    from eval.metrics import confidence_auroc
+
+    # right 0.9, 0.7 against wrong 0.8, 0.6: 0.9 beats both, 0.7 beats 0.6 only -> 3/4
+    assert confidence_auroc([0.9, 0.8, 0.7, 0.6, None], [True, False, True, False, False]) == 0.75
+    # a tie counts half: right 0.9, 0.6 against wrong 0.6, 0.2 -> (2 + 0.5 + 1) / 4
+    assert confidence_auroc([0.9, 0.6, 0.6, 0.2], [True, False, True, False]) == 0.875
+    assert confidence_auroc([0.5, 0.5], [True, False]) == 0.5
+    assert confidence_auroc([0.1, 0.9], [True, False]) == 0.0
+    # undefined without both a right and a wrong answer that state a confidence
+    assert confidence_auroc([], []) is None
+    assert confidence_auroc([0.9, 0.1], [True, True]) is None
+    assert confidence_auroc([0.9, 0.1], [False, False]) is None
+    assert confidence_auroc([0.9, None], [True, False]) is None
+
+
+def test_risk_coverage_by_hand():
+    from eval.metrics import risk_coverage, top_share_right
+
+    confidences = [
+        0.6,
+        0.9,
+        None,
+        0.5,
+        0.8,
+        0.7,
+    ]  # by confidence: right, right, wrong, right, wrong
+    correct = [True, True, True, False, True, False]
+    assert [
+        (r["coverage"], r["n"], r["accuracy"]) for r in risk_coverage(confidences, correct)
+    ] == [
+        (100, 5, 3 / 5),
+        (80, 4, 3 / 4),
+        (60, 3, 2 / 3),
+        (50, 3, 2 / 3),  # half of 5, rounded up
+    ]
+    # the top half of four is 0.9 (right) and one of three tied at 0.5 (one right): 1 + 1/3
+    assert top_share_right([0.5, 0.9, 0.5, 0.5], [False, True, True, False], 50) == (2, 2 / 3)
+    assert top_share_right([0.5, 0.5, 0.9, 0.5], [True, False, True, False], 50) == (2, 2 / 3)
+    assert top_share_right([], [], 50) == (0, None)
+    assert top_share_right([None], [True], 100) == (0, None)
+
+
+def test_risk_coverage_table_counts_the_answers_and_dashes_an_undefined_auroc():
+    from eval.metrics import risk_coverage_table
+
+    table = risk_coverage_table([0.9, 0.4, None], [True, True, False])
+    assert "| 100 % | 2 | 1.00 |" in table and "| 50 % | 1 | 1.00 |" in table
+    assert "AUROC (right vs wrong answers): –, over 2 answers" in table
+    assert "(1 without, left out)" in table
+    assert "| 80 % | 0 | – |" in risk_coverage_table([], [])
+
+
+def test_summaries_rank_the_confidence_of_answers_only():
+    answerable, unanswerable = _item("fact", ["Kim"], "a"), _item("plausible_unanswerable", [], "u")
+    outcomes = [
+        (answerable, "Kim did [1].", False, 0.9),  # right
+        (answerable, "Putin did [1].", False, 0.8),  # wrong
+        (unanswerable, "Kim did [1].", False, 0.95),  # an answer to the unanswerable: wrong
+        (unanswerable, "The article does not say.", True, 0.99),  # a refusal: left out
+        (answerable, "Kim did [1].", False, None),  # no confidence: left out
+    ]
+    results = [
+        score_item(item, [], Prediction(text=text, abstained=refused, confidence=confidence))
+        for item, text, refused, confidence in outcomes
+    ]
+    row = summarize_by_type(results)["all"]
+    # right 0.9 against wrong 0.8 and 0.95 -> 1/2; the top half of three (two) is 0.95, 0.9
+    assert (row["confidence_auroc"], row["top_half_right"], row["confidence_n"]) == (0.5, 0.5, 3)
+
+
+def test_the_report_shows_the_confidence_ranking(tmp_path):
+    import json
+
+    from eval.report import write_report
+
+    item = _item("fact", ["Kim"], "a")
+    results = [
+        score_item(item, [], Prediction(text=text, abstained=False, confidence=confidence))
+        for text, confidence in [("Kim [1].", 0.9), ("Putin [1].", 0.4)]
+    ]
+    path = write_report(tmp_path, {"ours": summarize_by_type(results)}, {"ours": results}, [])
+    text = path.read_text()
+    assert "## Confidence (ours): ranking" in text and "| 50 % | 1 | 1.00 |" in text
+    assert "| confidence AUROC | 1.00 |" in text
+    assert (
+        json.loads((tmp_path / "results.json").read_text())["summary"]["ours"]["all"][
+            "confidence_auroc"
+        ]
+        == 1.0
+    )

@@ -1,6 +1,14 @@
 """The SQuAD 2.0 suite's data handling: documents, gold offsets, split and sampling (no models)."""
 
-from eval.squad2 import SPLITS, answer_span_text, load_corpus, sample, score_question, summarize
+from eval.squad2 import (
+    MORE_TITLES,
+    SPLITS,
+    answer_span_text,
+    load_corpus,
+    sample,
+    score_question,
+    summarize,
+)
 from eval.systems import Prediction
 
 
@@ -20,9 +28,16 @@ def test_every_gold_answer_is_located_in_its_document():
 def test_the_split_is_fixed_and_covers_every_article():
     corpus = load_corpus()
     titles = {q.doc.removesuffix(".txt") for q in corpus.questions}
-    assert titles == set(SPLITS["calibration"]) | set(SPLITS["test"])
+    assert titles == (set(SPLITS["calibration"]) - set(MORE_TITLES)) | set(SPLITS["test"])
     assert not set(SPLITS["calibration"]) & set(SPLITS["test"])
     assert len(load_corpus(distractors=True).documents) == 26
+    # The two calibration-only articles join only when asked for (qa calibrate).
+    more = load_corpus(more=True)
+    extra = {q.doc.removesuffix(".txt") for q in more.questions} - titles
+    assert extra == set(MORE_TITLES) and len(more.questions) == len(corpus.questions) + 805
+    assert {q.split for q in more.questions if q.doc.removesuffix(".txt") in extra} == {
+        "calibration"
+    }
 
 
 def test_sample_is_seeded_stratified_and_within_its_split():
@@ -55,3 +70,43 @@ def test_scoring_an_answer_a_citation_and_an_abstention():
     assert summary["no_ans_accuracy"] == 1.0 and summary["false_abstention_rate"] == 0.5
     assert summary["exact"] == 2 / 3 and summary["has_ans_exact"] == 0.5
     assert answer_span_text("Rollo [1][2].") == "Rollo."
+
+
+def test_confidence_ranking_rows_and_report(tmp_path):
+    import json
+
+    from eval.squad2_run import split_table, write_squad2_report
+
+    corpus = load_corpus()
+    has = next(q for q in corpus.questions if q.answerable and q.split == "test")
+    none = next(q for q in corpus.questions if not q.answerable and q.split == "test")
+    outcomes = [
+        (has, has.answers[0], False, 0.9),  # contains the gold: right
+        (has, "Nobody in particular.", False, 0.6),  # wrong
+        (none, has.answers[0], False, 0.7),  # an answer to the unanswerable: wrong
+        (none, "The documents do not say.", True, 0.99),  # a refusal: left out
+    ]
+    mine = [
+        score_question(q, Prediction(text=text, abstained=refused, confidence=confidence))
+        for q, text, refused, confidence in outcomes
+    ]
+    summary = summarize(mine)
+    # right 0.9 beats wrong 0.7 and 0.6 -> 1; the top half of three (two) is 0.9, 0.7 -> 1/2
+    assert (summary["confidence_auroc"], summary["top_half_right"]) == (1.0, 0.5)
+    assert summary["confidence_n"] == 3
+    tables = {"ours": {"test": summary}}
+    assert "| confidence AUROC | 1.00 |" in split_table(tables, "test")
+    assert "| right among most confident half | 0.50 |" in split_table(tables, "test")
+    run = {
+        "seed": 1,
+        "sample_per_split": 4,
+        "distractors": False,
+        "documents": 6,
+        "tables": tables,
+        "results": {"ours": mine},
+    }
+    text = write_squad2_report(run, tmp_path, []).read_text()
+    assert "## Confidence (ours), test: ranking" in text and "| 60 % | 2 | 0.50 |" in text
+    assert "over 3 answers with a confidence (0 without, left out)" in text
+    saved = json.loads((tmp_path / "squad2.json").read_text())
+    assert saved["tables"]["ours"]["test"]["top_half_right"] == 0.5

@@ -8,7 +8,7 @@ from index.chunk import chunk_document
 from index.clean import clean_paragraphs
 from qa.citations import Verifier, answer_sentences
 from qa.prompts import ABSTAIN_TEXT
-from qa.support import best_support, source_sentences
+from qa.support import best_support, source_sentences, unstated_names
 
 SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
 
@@ -116,3 +116,27 @@ def test_marker_parsing_handles_markers_after_the_full_stop():
         ("It flew 400 miles.", [3]),
         ("Kim met Putin.", [1, 2]),
     ]
+
+
+def test_a_name_or_place_the_cited_sentence_lacks_is_unstated(context):
+    _, sentences = context
+    pak = [s for s in sentences if "Jung Pak" in s.text]
+    question = "Where did Jung Pak speak?"
+    made_up = "Jung Pak spoke at a policy forum in New York."
+    assert unstated_names(made_up, question, pak) == {"new", "york"}
+    assert not unstated_names("Jung Pak spoke at a policy forum in Washington, D.C.", question, pak)
+    assert not unstated_names("Washington, D.C.", question, pak)  # a bare answer, whole
+    assert unstated_names("Seoul.", question, pak) == {"seoul"}
+    # A sentence's first word is capitalised by position; number words are not names.
+    assert not unstated_names("Reportedly Jung Pak spoke in Washington.", question, pak)
+    assert not unstated_names("Two officials spoke in Washington.", question, pak)
+    # Names the question itself gives are its premise, not the answer's claim.
+    assert not unstated_names("He spoke about Kim.", "What did Pak say about Kim?", pak[:0])
+
+
+def test_the_verifier_drops_an_answer_whose_place_is_not_cited(context):
+    passages, sentences = context
+    n = _number_of(passages, "Jung Pak")
+    verifier = Verifier("Where did Jung Pak speak?", passages, sentences, 0.5)
+    assert verifier.verify(f"At a policy forum in Washington, D.C. [{n}].").answered
+    assert not verifier.verify(f"At a policy forum in New York [{n}].").answered

@@ -145,3 +145,86 @@ def test_on_several_documents_no_answer_is_a_file_name(tmp_path, on_engine):
     assert "Newcomen" in who.text and who.citations[0].doc == "Steam_engine.txt", who.text
     france = ask("Who is the president of France?", config=config)
     assert france.abstained and france.text.startswith("The documents do not say"), france.text
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words after a sentence's first word (names, places), without 's."""
+    words = re.findall(r"(?<=[\s“(])([A-Z][\w’'.-]+)", text)
+    return {w.removesuffix("’s").removesuffix("'s").rstrip(".") for w in words}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # Bait: the article names neither, so any name given must come from the cited text.
+        "Who is Russia's defense minister?",
+        "In which city did Jung Pak speak about the arms-transfer relationship?",
+        "Which country did Russia agree to sell weapons to at the summit?",
+    ],
+)
+def test_no_answer_names_a_person_or_place_its_cited_sentences_do_not(seed_config, question):
+    """A claim whose answering name or place is absent from its cited text is never shown."""
+    answer = ask(question, config=seed_config)
+    if answer.abstained:
+        return  # nothing claimed
+    quoted = " ".join(c.quote for c in answer.citations)
+    body = re.sub(r"\[\d+\]", "", answer.text)
+    unstated = {n for n in _names(body) if n not in quoted and n not in question}
+    assert not unstated, (answer.text, quoted)
+
+
+def test_the_verifier_drops_a_claim_whose_place_is_not_in_its_cited_sentence(seed_config):
+    """The real index and embeddings: a fabricated place against the real sentence fails."""
+    from qa.pipeline import get_pipeline
+
+    pipeline = get_pipeline(seed_config)
+    snapshot = pipeline.index
+    question = "Where did Jung Pak speak?"
+    verifier = pipeline._verifier(snapshot, question, snapshot.passages)
+    number = next(i for i, p in enumerate(snapshot.passages, 1) if "Jung Pak" in p.text)
+    true = verifier.verify(f"Jung Pak spoke at a policy forum in Washington, D.C. [{number}].")
+    made_up = verifier.verify(f"Jung Pak spoke at a policy forum in New York [{number}].")
+    assert true.answered and "Washington" in true.text
+    assert not made_up.answered, made_up.text
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        ("How far did the pair of missiles travel?", "400 miles"),
+        ("From which area near Pyongyang were the missiles launched?", "Sunan"),
+        ("When did Kim and Putin last meet before this summit?", "2019"),
+        pytest.param(
+            "Who is the U.S. deputy special representative for North Korea?",
+            "Jung Pak",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="known miss (issue 19 note): the model answers Matthew Miller and the "
+                "verifier finds the title's words and the name in two cited sentences",
+            ),
+        ),
+    ],
+)
+def test_a_plain_fact_is_answered_and_a_refusal_never_quotes_its_answer(
+    seed_config, question, gold
+):
+    answer = ask(question, config=seed_config)
+    closest = " ".join(c.quote for c in answer.citations) if answer.abstained else ""
+    assert gold not in closest, f"refused while quoting the answer: {answer.text}"
+    assert not answer.abstained and gold in answer.text, answer.text
+    assert answer.confidence is not None and 0.0 <= answer.confidence <= 1.0
+    _every_sentence_cited(answer)
+
+
+def test_a_follow_up_rewrite_stays_the_question_it_was(seed_config):
+    history = [
+        ("How far did the missiles fly?", "More than 400 miles [1]."),
+    ]
+    answer = ask("And who reported that?", history=history, config=seed_config)
+    rewritten = answer.rewritten_question or ""
+    assert rewritten.lower().startswith(("who", "which", "what")), rewritten
+    assert rewritten.endswith("?") and "missile" in rewritten.lower(), rewritten  # that question
+    assert not answer.text.startswith(("Yes", "No")), answer.text
+    # "It estimated …": the sentence before names who, the defense ministry. The 1.5B
+    # model often declines this one; what it must never do is name someone else.
+    assert answer.abstained or "Ministry of National Defense" in answer.text, answer.text
