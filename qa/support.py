@@ -102,23 +102,36 @@ def analyse(text: str) -> Analysis:
 _CAPITALISED = re.compile(r"(?<![\w'’])[A-Z][\w'’.-]*")
 
 
-def names_of(text: str) -> frozenset[str]:
-    """The capitalised words of ``text`` (names, places, titles), as comparable stems.
+def name_phrases(text: str) -> list[frozenset[str]]:
+    """The names of ``text``: runs of capitalised words, each as a set of comparable stems.
 
     Common words ("The", "It", "Yes") and number words are left out, and so is the first
     word of a sentence longer than three words (capitalised by position, not as a name);
     a bare answer ("Washington, D.C.") keeps all its words. "Kim's" and "Kim" are the
     same name; "U.S." is "us".
     """
-    words = _CAPITALISED.findall(text)
-    if len(text.split()) > 3 and words and text.lstrip().startswith(words[0]):
-        words = words[1:]
-    found = set()
-    for word in words:
+    matches = list(_CAPITALISED.finditer(text))
+    if len(text.split()) > 3 and matches and text.lstrip().startswith(matches[0].group()):
+        matches = matches[1:]
+    phrases: list[set[str]] = []
+    end = -2
+    for match in matches:
+        word = match.group()
         plain = word.lower().replace("’", "'").removesuffix("'s").replace(".", "").strip("-'")
-        if len(plain) >= 2 and plain not in _STOPWORDS and number_value(plain) is None:
-            found.add(_stem(plain))
-    return frozenset(found)
+        if len(plain) < 2 or plain in _STOPWORDS or number_value(plain) is not None:
+            end = -2
+            continue
+        joined = phrases and text[end : match.start()].strip() == ""
+        if not joined:
+            phrases.append(set())
+        phrases[-1].add(_stem(plain))
+        end = match.end()
+    return [frozenset(p) for p in phrases]
+
+
+def names_of(text: str) -> frozenset[str]:
+    """Every name word of ``text`` (see :func:`name_phrases`)."""
+    return frozenset().union(*name_phrases(text))
 
 
 def unstated_names(claim: str, question: str, sentences: Sequence[SourceSentence]) -> set[str]:
@@ -127,11 +140,17 @@ def unstated_names(claim: str, question: str, sentences: Sequence[SourceSentence
     A claim whose answering name or place is absent from its cited text is a fabrication
     however many of its other words match ("… at a policy forum in New York [1]" against
     a sentence about Washington): the figures get the same check in :func:`best_support`.
+    A name of several words counts as stated when one of them is ("President Vladimir
+    Putin" against "Putin greeted Kim").
     """
     stated = names_of(question).union(
         *(analyse(s.text).words | names_of(s.text) for s in sentences)
     )
-    return set(names_of(asserted_part(claim)) - stated)
+    missing: set[str] = set()
+    for phrase in name_phrases(asserted_part(claim)):
+        if not phrase & stated:
+            missing |= phrase
+    return missing
 
 
 def coverage(wanted: dict[str, float], words: frozenset[str]) -> float:

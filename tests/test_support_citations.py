@@ -130,6 +130,8 @@ def test_a_name_or_place_the_cited_sentence_lacks_is_unstated(context):
     # A sentence's first word is capitalised by position; number words are not names.
     assert not unstated_names("Reportedly Jung Pak spoke in Washington.", question, pak)
     assert not unstated_names("Two officials spoke in Washington.", question, pak)
+    # A name of several words is stated when one of its words is: "President Jung Pak".
+    assert not unstated_names("It was President Jung Pak.", "Who spoke?", pak)
     # Names the question itself gives are its premise, not the answer's claim.
     assert not unstated_names("He spoke about Kim.", "What did Pak say about Kim?", pak[:0])
 
