@@ -107,13 +107,14 @@ def answer_signals(
     boosters") adds nothing the question did not assume; ``checks`` are the verifier's
     :class:`~qa.types.SentenceCheck`s, of which the kept ones count.
     """
-    asked, said = analyse(question).words, analyse(claim).words | analyse(claim).numbers
-    kept = [c for c in checks if c.kept] or [None]
+    asked, answer = analyse(question).words, analyse(claim)
+    said = answer.words | answer.numbers
+    kept = [c for c in checks if c.kept]
     return {
-        "novelty": len([w for w in said if w not in asked]) / max(1, len(said)),
-        "support": sum(c.score for c in kept if c) / len(kept),
-        "qa_similarity": sum(c.qa_similarity for c in kept if c) / len(kept),
-        "reattached": float(any(c.reattached for c in kept if c)),
+        "novelty": len(said - asked) / max(1, len(said)),
+        "support": sum(c.score for c in kept) / max(1, len(kept)),
+        "qa_similarity": sum(c.qa_similarity for c in kept) / max(1, len(kept)),
+        "reattached": float(any(c.reattached for c in kept)),
         "retrieval": retrieval,
     }
 
@@ -283,6 +284,7 @@ def assess(model: AnswerabilityModel | None, features: dict[str, float]) -> Verd
         reasons.append("a figure or date in the question is not in the evidence")
     if features.get("negation_gap"):
         reasons.append("the question negates; the evidence does not")
-    if features.get("self_check", 0.0) < 0 or (score < model.threshold and not reasons):
+    doubted = any(features.get(check, 0.0) < 0 for check in model.costly)  # its self-check: No
+    if doubted or (score < model.threshold and not reasons):
         reasons.append("the model does not find the answer stated for this question")
     return Verdict(score, tuple(reasons), features=features)

@@ -40,7 +40,6 @@ class Draft:
     raw: str = ""  # exactly what the model wrote (the self-check continues after it)
     messages: tuple = ()  # the answering conversation; empty for a calculation (raw prompt)
     logprobs: tuple[TokenLogprob, ...] = ()  # of each generated token, where the server gives them
-    calculation: bool = False
 
 
 class Drafter:
@@ -61,7 +60,7 @@ class Drafter:
         messages = answer_messages(attempt.context, question, abstain)
         if attempt.calculation:
             working = yield from self._calculate(self.llm.render(messages) + CALCULATION_LEAD)
-            return Draft(calculated_claim(working) or "", working, calculation=True)
+            return Draft(calculated_claim(working) or "", working)
         text = ""
         logprobs: list[TokenLogprob] = []
         sampling = self.sampling(kind)

@@ -367,10 +367,10 @@ class Pipeline:
             detoured |= attempt.context != plan.attempts[0].context
             if verified.answered:
                 earlier = result.draft if result is not None else None
-                result = Drafted(verified, drafted, detoured, earlier)
+                result = Drafted(verified, drafted, earlier)
                 break
             if result is None and not attempt.calculation:
-                result = Drafted(verified, drafted, detoured)
+                result = Drafted(verified, drafted)
         clock.lap("generate")
         clock.timings["verify"] = verifying
         assert result is not None  # every plan has a plain attempt
@@ -399,8 +399,8 @@ class Drafted:
 
     verified: Verified
     draft: Draft
-    detoured: bool  # an attempt read another prompt than the warmed one: refill the slots
     earlier: Draft | None = None  # the refused draft a second look followed
+    detoured: bool = False  # an attempt read another prompt than the warmed one: refill
 
 
 class Stopwatch:
