@@ -1,341 +1,391 @@
-"""``qa calibrate``: choose and fit the judge's model from labelled questions on disk.
+"""``qa calibrate``: choose and fit the judge's model from a signals file, in seconds.
 
-Labelled data: a seeded sample of the SQuAD 2.0 *calibration* split (the three
-calibration articles and the two more articles shipped for calibration only; half of it
-unanswerable by design) and the answerable / unanswerable items of our own set. Never
-the test split.
+The signals file (:mod:`eval.signals`, ``qa calibrate --collect``) holds every candidate
+signal of every answered SQuAD 2.0 calibration-split question. From it, with
+scikit-learn:
 
-Each question is answered by the real pipeline with no fitted model; for every answer of
-a checked kind (a fact, a why/how) every candidate signal is computed exactly as at run
-time (by the same :class:`qa.judge.Judge`, which with no fitted model reports its signals
-as ``Answer.signals`` and lets the answer through), and the label is whether the answer
-is right (a gold answer contained; for an unanswerable question, never). Then:
+- **the signal table**: each signal's AUROC alone for "the answer is right" with a 95 %
+  bootstrap interval (the interval says whether two signals can be told apart at all),
+  and its cross-validated AUROC as a one-signal logistic model;
+- **the choice**: signals join a logistic regression greedily, best first, while one
+  raises the cross-validated AUROC by at least :data:`MIN_GAIN` (:data:`MIN_GAIN_COSTLY`
+  for a signal that costs a model request); folds are whole articles
+  (``LeaveOneGroupOut``), so a signal must generalise to an article it was not fitted on;
+- **the honest figure**: the whole procedure (choice, fit, threshold) is repeated inside
+  each outer fold and scored on the held-out article (nested cross-validation): that
+  AUROC, not the one the choice was made on, is what the model file reports;
+- **the operating points**: for each caution level a threshold on P(right), chosen on the
+  cross-validated probabilities as the highest that still keeps the level's share of
+  the right answers (:data:`CAUTION_KEEP`): a right answer refused is the harm a user
+  feels most, so each level says how many of them it may cost, and the report says how
+  many wrong answers it then stops on articles the fit never saw;
+- **three models**: one over every signal; one without the signals that need the
+  model's log-probabilities, for a server that gives none (never a model with a
+  feature silently zeroed); and one without the checks that cost a model request, whose
+  sure answers skip that check (:func:`shortcut_cuts`);
+- **the second-look cut**: the P(refusal phrase) below which a refusal over the whole
+  document is looked at again, keeping :data:`MIN_RESCUED` of the looks that rescued a
+  right answer.
 
-- each signal's 5-fold cross-validated AUROC for "the answer is right" is measured alone;
-- signals join the model greedily, best first, while one raises the cross-validated
-  AUROC by at least :data:`MIN_GAIN` (a signal that costs a model request must earn
-  :data:`MIN_GAIN_COSTLY`): nothing rides along that does not pay;
-- a logistic regression (L2, Newton's method) over the chosen signals gives P(right);
-  the refusal threshold maximises "answerable: right" + "unanswerable: refused" on the
-  cross-validated probabilities, keeping at least :data:`MIN_KEPT` of the right answers;
-- the second-look cut: among refusals over the whole document that got a second look,
-  the P(refusal phrase) below which a look is taken, keeping :data:`MIN_RESCUED` of the
-  looks that turned a refusal into a right answer with as few looks as possible.
-
-The result (signals, weights, thresholds, how it was fitted, the signal table) goes to
-``qa/answerability.json``, committed; the table is printed.
+Everything is deterministic: ``qa calibrate --from-signals FILE`` reproduces the shipped
+``qa/answerability.json`` exactly, and the file names its data (path, SHA-256, rows) and
+its cross-validated figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import LeaveOneGroupOut
 
-from qa.answerability import COSTLY, SIGNALS, AnswerabilityModel
+from eval.signals import DEFAULT_SIGNALS, SignalRow, read_rows
+from qa.answerability import (
+    CAUTION_LEVELS,
+    COSTLY,
+    LOGPROB_SIGNALS,
+    SIGNALS,
+    WEIGHTS_FILE,
+    AnswerabilityModel,
+    JudgeModels,
+)
 from qa.config import Config
 
-EXAMPLES = Path("reports") / "calibration-examples.json"  # every feature row, for inspection
-MIN_KEPT = 0.95  # see the README: keep 95 % of the right answers
 MIN_GAIN = 0.005  # cross-validated AUROC a free signal must add to join the model
-MIN_GAIN_COSTLY = 0.02  # ... and one that costs a model request (~0.6 s)
+MIN_GAIN_COSTLY = 0.02  # ... and one that costs a model request (~0.6-3 s)
 MIN_RESCUED = 0.8  # share of the rescuing second looks the cut must keep
-OWN_ANSWERABLE = {"fact", "paraphrase", "multi_hop", "why_how"}
-OWN_UNANSWERABLE = {"unanswerable_on_topic", "plausible_unanswerable"}
+# Where the free model is this sure, the full model must answer too (see shortcut_cuts).
+SHORTCUT_AGREES = 0.98
+# Share of the right answers each caution level keeps (a product choice: the rest of the
+# threshold's work is refusing wrong answers, measured per level on unseen articles).
+CAUTION_KEEP = {"low": 0.98, "balanced": 0.95, "high": 0.85}
+BOOTSTRAP = 1000
+SEED = 2026
+C = 1.0  # the logistic regression's inverse L2 strength (on standardised signals)
 
 
 @dataclass(frozen=True)
-class Example:
-    """One answered question: its check features, and whether it needed refusing."""
+class Table:
+    """The fit's data: the judged answers' signals, labels and articles."""
 
-    source: str
-    question: str
-    answerable: bool
-    right: bool
-    features: dict[str, float]
-    seconds: float = 0.0
+    names: tuple[str, ...]
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
 
 
-@dataclass(frozen=True)
-class Labelled:
-    question: str
-    golds: tuple[str, ...]  # empty: unanswerable
+def judged_table(rows: Sequence[SignalRow], names: Sequence[str]) -> Table:
+    """The answers the judge's model decides on (``path == "checked"``), as arrays."""
+    checked = [r for r in rows if r.path == "checked"]
+    present = tuple(n for n in names if checked and all(n in r.signals for r in checked))
+    x = np.array([[r.signals[n] for n in present] for r in checked], dtype=float)
+    y = np.array([r.right for r in checked], dtype=int)
+    groups = np.array([r.article for r in checked])
+    return Table(present, x.reshape(len(checked), len(present)), y, groups)
 
 
-def collect(
-    config: Config, questions: Sequence[Labelled], source: str, looks: list[Example]
-) -> tuple[list[Example], int]:
-    """Answer each question with no fitted model; the signals of every checked answer.
+def _logistic() -> LogisticRegression:
+    # Newton-Cholesky: the exact L2 fit, and the fastest for a few signals (~2 ms).
+    return LogisticRegression(C=C, solver="newton-cholesky", max_iter=100)
 
-    Returns the examples and how many unanswerable questions the model itself declined
-    (those need no check, but count for the system-level threshold); appends to
-    ``looks`` every refusal that was (or would have been) followed by a second look.
+
+def fit_raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic weights and bias on the raw signals (fitted on standardised ones).
+
+    With no signal at all, the bias alone: the log-odds of the share of right answers.
     """
-    from rich.progress import track
-
-    from eval.metrics import best, contains
-    from qa.pipeline import get_pipeline
-    from qa.text import strip_markers
-
-    # No fitted model: the judge computes its signals exactly as when serving (the same
-    # qa.judge.Judge, on the cited sentences) and lets every answer through.
-    pipeline = get_pipeline(config.replace(answerability=False))
-    examples, declined = [], 0
-    for item in track(questions, description=source):
-        answer = pipeline.ask(item.question)
-        seconds = answer.timings.get("total", 0.0)
-        claim = strip_markers(answer.text)
-        right = not answer.abstained and bool(best(contains, claim, item.golds))
-        if answer.abstained:
-            declined += not item.golds
-            if "refusal_probability" in answer.signals:  # for the second-look cut
-                looks.append(Example(source, item.question, bool(item.golds), False,
-                                     answer.signals, seconds))  # fmt: skip
-            continue
-        if "looked_again_after" in answer.signals:
-            looks.append(
-                Example(source, item.question, bool(item.golds), right, answer.signals, seconds)
-            )
-        if "self_check" not in answer.signals:  # a kind the judge's model does not judge
-            continue
-        examples.append(
-            Example(source, item.question, bool(item.golds), right, answer.signals, seconds)
-        )
-    return examples, declined
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
-    """Weights and bias on the raw features (fitted standardised, L2 on the weights)."""
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
-    penalty = np.diag([l2] * (z.shape[1] - 1) + [0.0])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
-        gradient = z.T @ (p - y) + penalty @ w
-        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    weights = w[:-1] / scale
-    return weights, float(w[-1] - weights @ mean)
+    if x.shape[1] == 0:
+        share = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
+        return np.zeros(0), float(np.log(share / (1 - share)))
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = _logistic().fit((x - mean) / scale, y)
+    weights = model.coef_[0] / scale
+    return weights, float(model.intercept_[0] - weights @ mean)
 
 
 def predict(x: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(x @ weights + bias, -30, 30)))
 
 
-def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    order = np.random.default_rng(seed).permutation(len(y))
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """P(right) of each answer from a model fitted without its article."""
     out = np.zeros(len(y))
-    for k in range(folds):
-        test = order[k::folds]
-        train = np.setdiff1d(order, test)
-        weights, bias = fit_logistic(x[train], y[train])
+    for train, test in LeaveOneGroupOut().split(x, y, groups):
+        if len(set(y[train])) < 2:
+            out[test] = y[train].mean()
+            continue
+        weights, bias = fit_raw(x[train], y[train])
         out[test] = predict(x[test], weights, bias)
     return out
 
 
-def auc(p: np.ndarray, y: np.ndarray) -> float:
-    """AUROC of scores ``p`` for labels ``y`` (:func:`eval.metrics.confidence_auroc`)."""
-    from eval.metrics import confidence_auroc
+def auroc(scores: np.ndarray, y: np.ndarray) -> float:
+    """AUROC of ``scores`` for labels ``y`` (``roc_auc_score``'s value, ties counted half).
 
-    value = confidence_auroc([float(v) for v in p], [bool(v) for v in y])
-    return float("nan") if value is None else value
-
-
-def system_score(
-    p: np.ndarray, examples: Sequence[Example], threshold: float, answerable: int, declined: int
-) -> tuple[float, float]:
-    """("answerable: right", "unanswerable: refused") if answers below ``threshold`` are refused.
-
-    ``answerable`` counts every answerable question asked; ``declined`` the unanswerable
-    ones the model itself declined (right without a check).
+    Computed from ranks (the Mann-Whitney statistic) so that thousands of calls in the
+    greedy choice and the bootstrap take milliseconds; works along the last axis.
     """
-    kept = p >= threshold
-    right = sum(k and e.right for k, e in zip(kept, examples, strict=True))
-    unanswerable = [(k, e) for k, e in zip(kept, examples, strict=True) if not e.answerable]
-    refused = declined + sum(not k for k, _ in unanswerable)
-    return right / max(1, answerable), refused / max(1, declined + len(unanswerable))
+    y = np.asarray(y, dtype=bool)
+    positives, negatives = y.sum(axis=-1), (~y).sum(axis=-1)
+    ranks = rankdata(scores, axis=-1)
+    rank_sum = np.where(y, ranks, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+    return float(value) if np.ndim(value) == 0 else value
 
 
-def squad_questions(size: int, seed: int) -> list[Labelled]:
-    from eval.squad2 import load_corpus, sample
-
-    chosen = sample(load_corpus(more=True).questions, "calibration", size, seed)
-    return [Labelled(q.question, q.answers) for q in chosen]
-
-
-def own_questions() -> list[Labelled]:
-    from eval.dataset import load_items
-
-    return [
-        Labelled(item.question, item.answers)
-        for item in load_items()
-        if item.type in OWN_ANSWERABLE | OWN_UNANSWERABLE and not item.history
-    ]
+def bootstrap_interval(scores: np.ndarray, y: np.ndarray, seed: int = SEED) -> tuple[float, float]:
+    """The 95 % percentile bootstrap interval of the AUROC of ``scores``."""
+    pick = np.random.default_rng(seed).integers(0, len(y), (BOOTSTRAP, len(y)))
+    values = auroc(scores[pick], y[pick])
+    low, high = np.nanpercentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
-def answer_all(config: Config, size: int, seed: int) -> tuple[list[Example], int, int]:
-    """Run the labelled questions; save and return the examples and the two counts."""
-    from eval.squad2 import load_corpus, write_documents
-    from index.ingest import ingest
-
-    # Its own store: the suite's six articles plus the two calibration-only ones.
-    base = Path(".qa-squad2-calibration")
-    suite = config.replace(seeds_dir=base / "docs", store_dir=base / "store")
-    write_documents(load_corpus(more=True).documents, suite.seeds_dir)
-    ingest(suite.seeds_dir, suite)
-    sets = [
-        ("squad2-calibration", suite, squad_questions(size, seed)),
-        ("own set", config, own_questions()),
-    ]
-    examples: list[Example] = []
-    looks: list[Example] = []
-    answerable = declined = 0
-    for source, source_config, questions in sets:
-        found, refused = collect(source_config, questions, source, looks)
-        examples += found
-        declined += refused
-        answerable += sum(bool(q.golds) for q in questions)
-    EXAMPLES.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"answerable": answerable, "declined": declined, "size": size, "seed": seed}
-    payload["examples"] = [asdict(e) for e in examples]
-    payload["looks"] = [asdict(e) for e in looks]
-    EXAMPLES.write_text(json.dumps(payload, indent=1))
-    return Collected(examples, looks, answerable, declined)
+def signal_table(table: Table) -> list[dict]:
+    """Each signal alone: raw AUROC (oriented) with its interval, and grouped-CV AUROC."""
+    lines = []
+    for i, name in enumerate(table.names):
+        column = table.x[:, i]
+        raw = auroc(column, table.y)
+        sign = 1.0 if raw >= 0.5 else -1.0
+        low, high = bootstrap_interval(sign * column, table.y)
+        cv = auroc(out_of_fold(table.x[:, [i]], table.y, table.groups), table.y)
+        lines.append(
+            {
+                "signal": name,
+                "auroc": round(max(raw, 1 - raw), 3),
+                "interval": [round(low, 3), round(high, 3)],
+                "direction": "higher is right" if sign > 0 else "lower is right",
+                "cv_auroc": round(cv, 3),
+                "costly": name in COSTLY,
+            }
+        )
+    return sorted(lines, key=lambda line: -line["cv_auroc"])
 
 
-@dataclass(frozen=True)
-class Collected:
-    """What one calibration run answered: checked answers, second looks, and counts."""
-
-    examples: list[Example]
-    looks: list[Example]  # refusals over the whole document (a second look was taken)
-    answerable: int  # answerable questions asked
-    declined: int  # unanswerable questions the model itself declined
-
-
-def saved_examples() -> Collected:
-    """The examples of the last run (``--refit`` fits again without answering again)."""
-    payload = json.loads(EXAMPLES.read_text())
-    return Collected(
-        [Example(**e) for e in payload["examples"]],
-        [Example(**e) for e in payload.get("looks", [])],
-        payload["answerable"],
-        payload["declined"],
-    )
-
-
-def signal_table(x: np.ndarray, y: np.ndarray, names: Sequence[str]) -> dict[str, float]:
-    """Each signal's 5-fold cross-validated AUROC alone for "the answer is right"."""
-    return {name: auc(cross_validated(x[:, [i]], y), y) for i, name in enumerate(names)}
-
-
-def choose_signals(x: np.ndarray, y: np.ndarray, names: Sequence[str]) -> list[str]:
-    """Greedy forward selection on cross-validated AUROC; a signal must pay to join."""
+def choose(x: np.ndarray, y: np.ndarray, groups: np.ndarray, names: Sequence[str]) -> list[int]:
+    """Greedy forward choice on cross-validated AUROC; a signal must pay to join."""
     chosen: list[int] = []
     score = 0.5
     while len(chosen) < len(names):
         trials = {
-            i: auc(cross_validated(x[:, [*chosen, i]], y), y)
+            i: auroc(out_of_fold(x[:, [*chosen, i]], y, groups), y)
             for i in range(len(names))
             if i not in chosen
         }
-        best_i = max(trials, key=trials.__getitem__)
-        gain = trials[best_i] - score
-        if gain < (MIN_GAIN_COSTLY if names[best_i] in COSTLY else MIN_GAIN):
-            cheaper = {i: a for i, a in trials.items() if names[i] not in COSTLY}
-            if not cheaper or max(cheaper.values()) - score < MIN_GAIN:
+        paying = {
+            i: a
+            for i, a in trials.items()
+            if a - score >= (MIN_GAIN_COSTLY if names[i] in COSTLY else MIN_GAIN)
+        }
+        if not paying:
+            break
+        best = max(paying, key=paying.__getitem__)
+        chosen.append(best)
+        score = paying[best]
+    return chosen
+
+
+def best_threshold(p: np.ndarray, y: np.ndarray, keep: float) -> float:
+    """The highest cut on P(right) (to 0.01) that keeps ``keep`` of the right answers."""
+    right = np.sort(p[y == 1])
+    if not len(right):
+        return 0.0
+    cut = right[int(np.floor((1 - keep) * len(right)))]  # at or below it: the refused share
+    return float(np.floor(cut * 100) / 100)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One model, and its honest (nested, by article) figures."""
+
+    model: AnswerabilityModel
+    cv_auroc: float  # of the chosen signals, on the folds they were chosen on
+    nested_auroc: float  # of the whole procedure, on articles it never saw
+    nested_kept: dict[str, dict[str, float]]  # per caution: right/wrong answers kept
+    held_out: np.ndarray  # each judged answer's P(right) from a fit without its article
+
+
+def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str) -> Fitted:
+    """Choose, fit and threshold a model over the ``allowed`` signals of ``table``."""
+    columns = [i for i, n in enumerate(table.names) if n in allowed]
+    names = [table.names[i] for i in columns]
+    x, y, groups = table.x[:, columns], table.y, table.groups
+    # The whole procedure, inside each outer fold: what it does on an unseen article.
+    nested = np.zeros(len(y))
+    nested_cut = {level: np.zeros(len(y), dtype=bool) for level in CAUTION_LEVELS}
+    for train, test in LeaveOneGroupOut().split(x, y, groups):
+        picked = choose(x[train], y[train], groups[train], names)
+        inner = out_of_fold(x[train][:, picked], y[train], groups[train])
+        weights, bias = fit_raw(x[train][:, picked], y[train])
+        nested[test] = predict(x[test][:, picked], weights, bias)
+        for level in CAUTION_LEVELS:
+            cut = best_threshold(inner, y[train], CAUTION_KEEP[level]) if picked else 0.0
+            nested_cut[level][test] = nested[test] >= cut
+    picked = choose(x, y, groups, names)  # none may pay: then no signal, no refusal
+    held_out = out_of_fold(x[:, picked], y, groups)
+    weights, bias = fit_raw(x[:, picked], y)
+    thresholds = {
+        level: best_threshold(held_out, y, CAUTION_KEEP[level]) if picked else 0.0
+        for level in CAUTION_LEVELS
+    }
+    kept = {
+        level: {
+            "right_kept": round(float((nested_cut[level] & (y == 1)).sum() / max(1, y.sum())), 3),
+            "wrong_kept": round(
+                float((nested_cut[level] & (y == 0)).sum() / max(1, (y == 0).sum())), 3
+            ),
+        }
+        for level in CAUTION_LEVELS
+    }
+    model = AnswerabilityModel(
+        tuple(names[i] for i in picked),
+        tuple(round(float(w), 6) for w in weights),
+        round(bias, 6),
+        thresholds,
+        f"{label}: {provenance}",
+    )
+    return Fitted(
+        model, round(auroc(held_out, y), 3), round(auroc(nested, y), 3), kept, held_out
+    )
+
+
+def shortcut_cuts(full: Fitted, free: Fitted) -> tuple[dict[str, float], str]:
+    """Per caution level, the free model's P(right) above which the costly check is skipped.
+
+    The full model reads a check that costs a model request (seconds); the free model
+    reads only what comes with the draft. Where the free model is sure enough, the full
+    model would answer anyway: the cut is the lowest at which, on cross-validated
+    predictions, the full model answers at least :data:`SHORTCUT_AGREES` of the answers
+    above it. No cut (1.01) where none qualifies or the full model has no costly check.
+    """
+    cuts, lines = {}, []
+    for level in CAUTION_LEVELS:
+        cuts[level] = 1.01
+        if not full.model.costly:
+            continue
+        answers = full.held_out >= full.model.thresholds[level]
+        for cut in np.unique(np.round(free.held_out, 2))[::-1]:
+            above = free.held_out >= cut
+            if answers[above].mean() < SHORTCUT_AGREES:
                 break
-            best_i = max(cheaper, key=cheaper.__getitem__)
-            gain = trials[best_i] - score
-        chosen.append(best_i)
-        score = trials[best_i]
-    return [names[i] for i in chosen]
+            cuts[level] = float(cut)
+        skipped = float((free.held_out >= cuts[level]).mean())
+        lines.append(f"{level}: above {cuts[level]:.2f}, {skipped:.0%} of checks skipped")
+    return cuts, "; ".join(lines) or "no costly check: nothing to skip"
 
 
-def second_look_cut(looks: Sequence[Example]) -> tuple[float, str]:
+def second_look_cut(rows: Sequence[SignalRow]) -> tuple[float, str]:
     """The P(refusal phrase) below which a second look is taken, and a line on why.
 
-    A look "rescues" when it turned a refusal into a right answer. The cut keeps at
-    least :data:`MIN_RESCUED` of the rescues with the fewest looks.
+    A look "rescues" when it turned a refusal over the whole document into a right answer
+    (``looked_again_after`` is that refusal's P(refusal phrase)); a refusal that stands
+    reports its own ``refusal_probability``. The cut keeps :data:`MIN_RESCUED` of the
+    rescues with the fewest looks.
     """
-    p = [
-        e.features.get("looked_again_after", e.features.get("refusal_probability", 1.0))
-        for e in looks
+    looks = [
+        (r.signals.get("looked_again_after", r.signals.get("refusal_probability")), r.right)
+        for r in rows
+        if "looked_again_after" in r.signals or "refusal_probability" in r.signals
     ]
-    rescued = [e.right for e in looks]
-    total = sum(rescued)
-    if not looks or not total:
-        return 0.0, f"{len(looks)} second looks, none rescued a right answer: never look"
-    cuts = [*sorted(set(p)), 1.01]
-    for cut in cuts:
-        kept = sum(r for q, r in zip(p, rescued, strict=True) if q < cut)
-        if kept >= MIN_RESCUED * total:
-            looked = sum(q < cut for q in p)
-            return float(cut), (
-                f"second look below P(refusal) {cut:.3f}: {looked} of {len(looks)} looks, "
-                f"{kept} of {total} rescues kept"
+    rescues = sum(right for _, right in looks)
+    if not rescues:
+        return 0.0, f"{len(looks)} refusals, no second look rescued a right answer: never look"
+    for cut in [*sorted({p for p, _ in looks}), 1.01]:
+        kept = sum(right for p, right in looks if p < cut)
+        if kept >= MIN_RESCUED * rescues:
+            taken = sum(p < cut for p, _ in looks)
+            return round(float(cut), 4), (
+                f"second look below P(refusal) {cut:.3f}: {taken} of {len(looks)} refusals "
+                f"looked at again, {kept} of {rescues} rescues kept"
             )
     return 1.01, "always look"
 
 
-def calibrate(
-    config: Config, out: Path, size: int, seed: int, refit: bool = False
-) -> AnswerabilityModel:
+def calibrate(signals: Path, out: Path) -> JudgeModels:
+    """Fit both models from ``signals`` and write them to ``out``; print the signal table."""
     started = time.perf_counter()
-    run = saved_examples() if refit else answer_all(config, size, seed)
-    examples, answerable, declined = run.examples, run.answerable, run.declined
-    names = [n for n in SIGNALS if all(n in e.features for e in examples)]
-    x_all = np.array([[e.features[f] for f in names] for e in examples])
-    y = np.array([float(e.right) for e in examples])
-    alone = signal_table(x_all, y, names)
-    chosen = choose_signals(x_all, y, names)
-    x = x_all[:, [names.index(n) for n in chosen]]
-    held_out = cross_validated(x, y)
-    # The threshold maximises "answerable: right" + "unanswerable: refused", among those
-    # that keep at least MIN_KEPT of the answers that were right without the check: the
-    # symmetric SQuAD objective alone would refuse most answers, since the signals only
-    # separate so well.
-    unchecked, _ = system_score(held_out, examples, 0.0, answerable, declined)
-    grid = [
-        t
-        for t in np.linspace(0.05, 0.95, 91)
-        if system_score(held_out, examples, t, answerable, declined)[0] >= MIN_KEPT * unchecked
-    ]
-    threshold = float(
-        max(grid, key=lambda t: sum(system_score(held_out, examples, t, answerable, declined)))
+    rows = read_rows(signals)
+    if not rows:
+        raise SystemExit(f"{signals} holds no rows: run `qa calibrate --collect` first")
+    table = judged_table(rows, SIGNALS)
+    digest = hashlib.sha256(signals.read_bytes()).hexdigest()[:16]
+    articles = sorted(set(table.groups.tolist()))
+    data = (
+        f"`qa calibrate --from-signals {signals.as_posix()}` (sha256 {digest}…): {len(rows)} "
+        f"SQuAD 2.0 calibration-split questions ({sum(r.answerable for r in rows)} "
+        f"answerable), {len(table.y)} judged answers ({int(table.y.sum())} right) over "
+        f"{len(articles)} articles ({', '.join(articles)}); folds by article"
     )
-    right, refused = system_score(held_out, examples, threshold, answerable, declined)
-    weights, bias = fit_logistic(x, y)
-    cut, looks_line = second_look_cut(run.looks)
-    table = ", ".join(f"{n} {a:.3f}" for n, a in sorted(alone.items(), key=lambda kv: -kv[1]))
-    summary = (
-        f"fitted by `qa calibrate --sample {size} --seed {seed}` on {len(examples)} checked "
-        f"answers (SQuAD 2.0 calibration split and own set); signals chosen: "
-        f"{', '.join(chosen)}; 5-fold cross-validated AUROC {auc(held_out, y):.3f} "
-        f"(each alone: {table}); at threshold {threshold:.2f}: answerable right "
-        f"{right:.2f}, unanswerable refused {refused:.2f}; {looks_line}"
+    lines = signal_table(table)
+    full = fit_model(table, table.names, "all signals", data)
+    text_only = fit_model(
+        table, [n for n in table.names if n not in LOGPROB_SIGNALS], "no log-probabilities", data
     )
-    model = AnswerabilityModel(
-        tuple(chosen), tuple(float(w) for w in weights), bias, threshold, summary, cut
+    free = fit_model(
+        table, [n for n in table.names if n not in COSTLY], "no model request", data
     )
-    model.save(out)
-    print("signal             AUROC alone   weight")
-    for name in names:
-        weight = f"{weights[chosen.index(name)]:+.3f}" if name in chosen else "  –"
-        print(f"  {name:18s} {alone[name]:.3f}        {weight}")
-    print(f"{summary}; {time.perf_counter() - started:.0f} s; wrote {out}")
-    return model
+    shortcut_above, shortcut = shortcut_cuts(full, free)
+    cut, looks = second_look_cut(rows)
+    models = JudgeModels(
+        full=full.model.with_second_look(cut),
+        text_only=text_only.model.with_second_look(cut),
+        free=free.model.with_second_look(cut),
+        shortcut_above=shortcut_above,
+        report={
+            "data": data,
+            "signal_table": lines,
+            "second_look": looks,
+            "shortcut": shortcut,
+            "caution_keeps": CAUTION_KEEP,
+            **{
+                name: {
+                    "cv_auroc": fitted.cv_auroc,
+                    "nested_auroc": fitted.nested_auroc,
+                    "nested_by_caution": fitted.nested_kept,
+                }
+                for name, fitted in (("full", full), ("text_only", text_only), ("free", free))
+            },
+        },
+    )
+    models.save(out)
+    print(f"{'signal':20s} AUROC  95% interval   CV AUROC  {'(costly)':8s}")
+    for line in lines:
+        low, high = line["interval"]
+        costly = "costly" if line["costly"] else ""
+        print(
+            f"  {line['signal']:18s} {line['auroc']:.3f}  [{low:.3f}, {high:.3f}]  "
+            f"{line['cv_auroc']:.3f}     {costly}"
+        )
+    for name, fitted in (("full", full), ("text_only", text_only), ("free", free)):
+        model = fitted.model
+        weights = ", ".join(
+            f"{n} {w:+.3f}" for n, w in zip(model.features, model.weights, strict=True)
+        )
+        print(
+            f"{name}: {weights}; CV AUROC {fitted.cv_auroc:.3f}, nested {fitted.nested_auroc:.3f}; "
+            f"thresholds {model.thresholds}; on unseen articles {fitted.nested_kept}"
+        )
+    print(f"shortcut: {shortcut}")
+    print(f"{looks}; {time.perf_counter() - started:.1f} s; wrote {out}")
+    return models
 
 
 def run_cli(args: argparse.Namespace, config: Config) -> int:
-    calibrate(config, Path(args.out), args.sample, args.seed, refit=args.refit)
+    from eval.signals import collect
+
+    signals = Path(args.from_signals) if args.from_signals else DEFAULT_SIGNALS
+    if args.collect:
+        minutes = args.minutes if args.minutes else None
+        collect(config, signals, args.limit, args.seed, args.workers, minutes)
+    calibrate(signals, Path(args.out) if args.out else WEIGHTS_FILE)
     return 0

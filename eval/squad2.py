@@ -242,6 +242,11 @@ def summarize(results: list[SquadResult]) -> dict[str, Any]:
         "no_ans_accuracy": mean_present([float(r.abstained) for r in none]),
         "has_ans_contains": mean_present([r.contained for r in has]),
         "false_abstention_rate": mean_present([float(r.abstained) for r in has]),
+        # Of the answers given (not refused), the share that is right: a gold answer
+        # contained; an answer to an unanswerable question is never right.
+        "answers_right": mean_present(
+            [float(r.answerable and r.contained > 0) for r in results if not r.abstained]
+        ),
         "citation_has_gold": mean_present(
             [float(r.citation_has_gold) for r in has if r.citation_has_gold is not None]
         ),

@@ -45,6 +45,7 @@ ROWS = [
     ("f1", "overall F1"),
     ("has_ans_contains", "HasAns answer contains gold"),
     ("false_abstention_rate", "false abstention"),
+    ("answers_right", "answers given that are right"),
     ("citation_has_gold", "citation contains gold"),
     ("mean_cited_chars", "mean cited chars"),
     ("retrieval_hit", "retrieval hit@k (gold paragraph)"),

@@ -14,10 +14,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from eval.dataset import EvalItem
-from qa.citations import ABSTAIN_SIGNAL
 from qa.config import Config
 
 Span = tuple[str, int, int]
+
+
+# How the out-of-the-box baseline words a refusal in its own free text ("does not
+# mention", "no information"): a scoring aid for the baseline only. Our pipeline's
+# refusal is one fixed phrase (qa.citations.is_refusal).
+BASELINE_DECLINES = re.compile(
+    r"\b(?:does|do|did|is|are)\s*(?:not|n't)\s+(?:say|mention|state|specify|provide|include|"
+    r"contain|give|name|report|describe|indicate|reveal|explain|identify|disclose|know)|"
+    r"\bnot\s+(?:mentioned|stated|specified|provided|given|named|reported|included|"
+    r"in\s+the\s+(?:article|passages?|document|context))|\bno\s+(?:information|mention|details?)\b|"
+    r"\b(?:cannot|can't|unable\s+to)\s+(?:answer|determine|find|tell|say)",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -121,7 +133,7 @@ def baseline(config: Config, documents: dict[str, str]) -> System:
         ]
         return Prediction(
             text=text,
-            abstained=bool(ABSTAIN_SIGNAL.search(text)) or not text.strip(),
+            abstained=bool(BASELINE_DECLINES.search(text)) or not text.strip(),
             citations=citations,
             retrieved=[s for s in sources if s is not None],
             seconds=seconds,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Self
 
+from index.errors import ConfigError
+
 # Settings given as text (environment, CLI flags) that are paths.
 _PATH_FIELDS = ("seeds_dir", "store_dir", "model_cache_dir")
 
@@ -53,9 +55,10 @@ class IndexConfig:
         """
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = os.environ.get(f"QA_{f.name.upper()}")
+            variable = f"QA_{f.name.upper()}"
+            raw = os.environ.get(variable)
             if raw is not None:
-                values[f.name] = _coerce(f.type, raw)
+                values[f.name] = _coerce(f.type, raw, variable)
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in _PATH_FIELDS:
             if key in values:
@@ -67,12 +70,23 @@ class IndexConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _coerce(type_name: Any, raw: str) -> Any:
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _coerce(type_name: Any, raw: str, variable: str) -> Any:
+    """``raw`` as the field's type, or one clear line naming the variable and what it takes."""
     name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
-    if name == "int":
-        return int(raw)
-    if name == "float":
-        return float(raw)
+    try:
+        if name == "int":
+            return int(raw)
+        if name == "float":
+            return float(raw)
+    except ValueError:
+        wanted = "a whole number" if name == "int" else "a number"
+        raise ConfigError(f"{variable}={raw!r} is not {wanted}; set it to {wanted}") from None
     if name == "bool":
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ConfigError(f"{variable}={raw!r}: use one of {', '.join(sorted(_TRUE | _FALSE))}")
+        return word in _TRUE
     return raw

@@ -40,3 +40,7 @@ class IndexUnreachableError(QAError):
 
 class ModelIntegrityError(QAError):
     """A model file is missing, truncated or not the file we expect."""
+
+
+class ConfigError(QAError):
+    """A setting or flag is missing, malformed, contradictory or unsafe."""

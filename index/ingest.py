@@ -20,12 +20,11 @@ if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
 
 from index.chunk import chunk_document
-from index.clean import clean_paragraphs, split_paragraphs
+from index.clean import split_paragraphs
 from index.config import IndexConfig
 from index.errors import QAError, SeedsNotFoundError
 from index.extract import (
     SUPPORTED_SUFFIXES,
-    TEXT_SUFFIXES,
     Extracted,
     UnreadableDocument,
     extract,
@@ -134,14 +133,9 @@ def read_passages(source: Source, max_chars: int) -> tuple[str, Extracted, list[
     except OSError as exc:
         return f"{source.doc} (cannot be read: {exc.strerror})"
     text = extracted.text
-    # The clutter rules are for plain text (often a page saved as text, sign-up lines and
-    # all); trafilatura has already cleaned HTML, and PDF and Word text is used as
-    # extracted, only split into paragraphs (a heading repeated by a paragraph stays).
-    if source.path.suffix.lower() in TEXT_SUFFIXES:
-        paragraphs = clean_paragraphs(text)
-    else:
-        paragraphs = split_paragraphs(text)
-    passages = chunk_document(source.doc, text, paragraphs, max_chars)
+    # Every paragraph is kept: trafilatura has already taken a web page's article out of
+    # its navigation; text, PDF and Word files are indexed whole.
+    passages = chunk_document(source.doc, text, split_paragraphs(text), max_chars)
     if extracted.page_starts:
         passages = [replace(p, page=extracted.page_at(p.start)) for p in passages]
     if not passages:

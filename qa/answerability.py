@@ -30,9 +30,11 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa.config import CAUTION_LEVELS
+from qa.errors import ModelIntegrityError
 from qa.support import SourceSentence, analyse, coverage
 from qa.text import NEGATION
 
@@ -67,6 +69,8 @@ SIGNALS = MODEL_SIGNALS + ANSWER_SIGNALS + LEXICAL_SIGNALS
 # Signals that cost a model request each (the rest come free with the draft or the text).
 COSTLY = frozenset({"self_check", WINDOW_CHECK})
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+# Words that state a count of two without a figure: the evidence holds the question's "2".
+_STATES_TWO = re.compile(r"\b(?:both|pair)\b", re.IGNORECASE)
 
 
 def draft_signals(logprobs: Sequence, abstain: str) -> dict[str, float]:
@@ -143,14 +147,20 @@ class Verdict:
     features: dict[str, float] = field(default_factory=dict)
 
 
+# Signals read from the model's next-token log-probabilities: a server that gives none
+# (``LLMClient.missing``) is judged by the model fitted without them.
+LOGPROB_SIGNALS = frozenset(MODEL_SIGNALS)
+
+
 @dataclass(frozen=True)
 class AnswerabilityModel:
-    """Logistic weights over the chosen ``features``, the threshold, and how they were fitted."""
+    """Logistic weights over the chosen ``features``, a threshold per caution level, and how
+    they were fitted (``qa calibrate --from-signals``)."""
 
     features: tuple[str, ...]
     weights: tuple[float, ...]
     bias: float
-    threshold: float
+    thresholds: dict[str, float]  # caution level -> the P(right) below which it refuses
     provenance: str = ""
     # A refusal over the whole document gets a second look only when the draft's
     # P(refusal phrase) is below this (1.0: always).
@@ -161,37 +171,128 @@ class AnswerabilityModel:
         """The signals this model reads that cost a model request."""
         return COSTLY & frozenset(self.features)
 
+    def threshold(self, caution: str) -> float:
+        return self.thresholds[caution]
+
+    def with_second_look(self, cut: float) -> AnswerabilityModel:
+        return replace(self, second_look_below=cut)
+
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> AnswerabilityModel:
-        raw = json.loads(path.read_text())
+    def from_dict(cls, raw: dict) -> AnswerabilityModel:
         features = tuple(raw["features"])
         if not set(features) <= set(SIGNALS) or len(features) != len(raw["weights"]):
-            raise ValueError(f"{path} was fitted on other signals; run `qa calibrate`")
+            raise ValueError("it was fitted on signals this version does not compute")
+        if set(raw["thresholds"]) != set(CAUTION_LEVELS):
+            raise ValueError(f"it needs a threshold for each of {', '.join(CAUTION_LEVELS)}")
         return cls(
             features,
-            tuple(raw["weights"]),
-            raw["bias"],
-            raw["threshold"],
+            tuple(float(w) for w in raw["weights"]),
+            float(raw["bias"]),
+            {k: float(v) for k, v in raw["thresholds"].items()},
             raw.get("provenance", ""),
-            raw.get("second_look_below", 1.0),
+            float(raw.get("second_look_below", 1.0)),
         )
 
-    def save(self, path: Path = WEIGHTS_FILE) -> None:
-        payload = {
+    def to_dict(self) -> dict:
+        return {
             "features": list(self.features),
             "weights": [round(w, 6) for w in self.weights],
             "bias": round(self.bias, 6),
-            "threshold": round(self.threshold, 4),
+            "thresholds": {k: round(v, 4) for k, v in self.thresholds.items()},
             "second_look_below": round(self.second_look_below, 4),
             "provenance": self.provenance,
         }
-        path.write_text(json.dumps(payload, indent=2) + "\n")
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(
             w * features[name] for w, name in zip(self.weights, self.features, strict=True)
         )
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass(frozen=True)
+class JudgePolicy:
+    """The model the judge decides with and, where it reads a costly check, a shortcut.
+
+    The ``shortcut`` model reads only signals that come free with the draft; an answer it
+    finds right with P ≥ ``shortcut_above[caution]`` is answered without the check (the
+    fit found the full model answers those anyway).
+    """
+
+    model: AnswerabilityModel
+    shortcut: AnswerabilityModel | None = None
+    shortcut_above: dict[str, float] = field(default_factory=dict)
+
+    def skips_check(self, free_signals: dict[str, float], caution: str) -> float | None:
+        """The shortcut's P(right) when it is sure enough to skip the costly check, else None."""
+        if self.shortcut is None or not self.model.costly:
+            return None
+        p = self.shortcut.probability(free_signals)
+        return p if p >= self.shortcut_above.get(caution, 1.01) else None
+
+
+@dataclass(frozen=True)
+class JudgeModels:
+    """The judge's fitted models and the report of how they were fitted.
+
+    ``full`` reads any signal; ``text_only`` none that needs the model's log-probabilities,
+    for a server that gives none (the judge never runs a model with a feature missing);
+    ``free`` none that costs a model request: the shortcut past ``full``'s costly check.
+    """
+
+    full: AnswerabilityModel
+    text_only: AnswerabilityModel
+    free: AnswerabilityModel | None = None
+    shortcut_above: dict[str, float] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+
+    def for_server(self, has_logprobs: bool) -> JudgePolicy:
+        if not has_logprobs:
+            return JudgePolicy(self.text_only)
+        return JudgePolicy(self.full, self.free, self.shortcut_above)
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> JudgeModels:
+        """The shipped models; a missing or invalid file is a clear error, never a pass."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            free = raw.get("free")
+            models = cls(
+                AnswerabilityModel.from_dict(raw["full"]),
+                AnswerabilityModel.from_dict(raw["text_only"]),
+                AnswerabilityModel.from_dict(free) if free else None,
+                {k: float(v) for k, v in raw.get("shortcut_above", {}).items()},
+                raw.get("report", {}),
+            )
+        except FileNotFoundError:
+            raise ModelIntegrityError(
+                f"the judge's model {path} is missing; reinstall qa-chat or run "
+                "`qa calibrate --from-signals`"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelIntegrityError(
+                f"the judge's model {path} cannot be used ({exc}); reinstall qa-chat or run "
+                "`qa calibrate --from-signals`"
+            ) from None
+        if LOGPROB_SIGNALS & set(models.text_only.features) or (
+            models.free is not None and models.free.costly
+        ):
+            raise ModelIntegrityError(
+                f"the judge's model {path}: a model reads signals it must not "
+                "(log-probabilities without a server for them, or a costly check in the "
+                "shortcut); run `qa calibrate --from-signals`"
+            )
+        return models
+
+    def save(self, path: Path = WEIGHTS_FILE) -> None:
+        payload = {
+            "full": self.full.to_dict(),
+            "text_only": self.text_only.to_dict(),
+            "free": self.free.to_dict() if self.free else None,
+            "shortcut_above": {k: round(v, 4) for k, v in self.shortcut_above.items()},
+            "report": self.report,
+        }
+        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
 def question_names(question: str) -> set[str]:
@@ -256,6 +357,8 @@ class AnswerabilityChecker:
         text = window_text(window)
         words = frozenset().union(*(s.words for s in window))
         numbers = frozenset().union(*(s.numbers for s in window))
+        if _STATES_TWO.search(text):  # "both missiles" states the question's "two missiles"
+            numbers |= {2.0}
         missing = [w for w in wanted if w not in words]
         lowered = text.lower()
         features = {
@@ -272,7 +375,9 @@ class AnswerabilityChecker:
         return features, window
 
 
-def assess(model: AnswerabilityModel | None, features: dict[str, float]) -> Verdict:
+def assess(
+    model: AnswerabilityModel | None, features: dict[str, float], threshold: float = 0.5
+) -> Verdict:
     """P(right) from the signals, with the reasons a refusal gives (1.0 with no model)."""
     if model is None:
         return Verdict(1.0, ("no answerability model",), features=features)
@@ -285,6 +390,6 @@ def assess(model: AnswerabilityModel | None, features: dict[str, float]) -> Verd
     if features.get("negation_gap"):
         reasons.append("the question negates; the evidence does not")
     doubted = any(features.get(check, 0.0) < 0 for check in model.costly)  # its self-check: No
-    if doubted or (score < model.threshold and not reasons):
+    if doubted or (score < threshold and not reasons):
         reasons.append("the model does not find the answer stated for this question")
     return Verdict(score, tuple(reasons), features=features)

@@ -18,17 +18,6 @@ from qa.support import SourceSentence, Support, best_support, unstated_names
 from qa.text import MARKER, marker_numbers, markers_before_stop, split_sentences
 from qa.types import Citation, Passage, SentenceCheck
 
-# The model saying it cannot answer ("does not say", "no information", "cannot determine").
-ABSTAIN_SIGNAL = re.compile(
-    r"\b(?:does|do|did|is|are)\s*(?:not|n't)\s+(?:say|mention|state|specify|provide|include|"
-    r"contain|give|name|report|describe|indicate|reveal|explain|identify|disclose|know)|"
-    r"\bnot\s+(?:mentioned|stated|specified|provided|given|named|reported|included|"
-    r"in\s+the\s+(?:article|passages?|document))|\bno\s+(?:information|mention|details?)\b|"
-    r"\b(?:cannot|can't|unable\s+to)\s+(?:answer|determine|find|tell|say)",
-    re.IGNORECASE,
-)
-
-
 _ABBREVIATION_END = re.compile(r"(?:\b[A-Za-z]\.){2,}$")  # a.m. / U.S.
 _META_LEAD = re.compile(
     r"^(?:according to the (?:article|passages?|document),?\s*|the (?:article|passages?|document)"
@@ -96,6 +85,15 @@ def answer_sentences(raw: str) -> list[tuple[str, list[int]]]:
     return result
 
 
+def is_refusal(sentence: str, abstain: str) -> bool:
+    """The sentence is the refusal the prompt asks for, word for word (case and spacing aside).
+
+    Only that exact phrase counts: a factual negative ("The ministry did not reveal the
+    missiles' type.") is an answer to check like any other, not a refusal.
+    """
+    return _normal(sentence).startswith(_normal(abstain))
+
+
 @dataclass(frozen=True)
 class Verifier:
     """Checks answer sentences against the context sentences of one question."""
@@ -128,7 +126,7 @@ class Verifier:
                 checks.append(SentenceCheck(claim, kept=False))
                 continue
             seen.add(key)
-            if ABSTAIN_SIGNAL.search(claim):
+            if is_refusal(claim, self.abstain):
                 if index == 0:
                     declined = True
                     parts.append(claim)

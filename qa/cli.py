@@ -37,6 +37,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
         "--parallel", dest="n_parallel", type=int, help="local engine: answers decoded at once"
     )
     group.add_argument("--top-k", type=int, help="passages to retrieve")
+    group.add_argument(
+        "--caution",
+        choices=("low", "balanced", "high"),
+        help="how readily a doubted answer is refused (default balanced; QA_CAUTION)",
+    )
 
 
 def _location(config: Config) -> str:
@@ -56,6 +61,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "openai_model",
         "n_parallel",
         "top_k",
+        "caution",
     )
     return Config.from_env(**{name: getattr(args, name, None) for name in names})
 
@@ -151,22 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(evaluate)
 
     calibrate = commands.add_parser(
-        "calibrate", help="choose and fit the judge's model on the labelled calibration questions"
+        "calibrate",
+        help="choose and fit the judge's model from the signals file (seconds); "
+        "--collect answers more calibration questions first",
     )
     calibrate.add_argument(
-        "--out",
-        default=str(Path(__file__).with_name("answerability.json")),
-        help="where to write it",
+        "--from-signals",
+        help="the signals file to fit from (default eval/signals/squad2-calibration.jsonl)",
     )
     calibrate.add_argument(
-        "--sample", type=int, default=160, help="SQuAD calibration questions (half unanswerable)"
+        "--out", help="where to write the fitted models (default qa/answerability.json)"
     )
-    calibrate.add_argument("--seed", type=int, default=2026, help="sampling seed")
     calibrate.add_argument(
-        "--refit",
+        "--collect",
         action="store_true",
-        help="fit again from the last run's reports/calibration-examples.json (no model run)",
+        help="first answer the calibration questions not yet in the file (resumes), then fit",
     )
+    calibrate.add_argument("--limit", type=int, help="--collect: stop at this many rows")
+    calibrate.add_argument("--minutes", type=float, help="--collect: stop after this long")
+    calibrate.add_argument("--workers", type=int, default=2, help="--collect: answers at once")
+    calibrate.add_argument("--seed", type=int, default=2026, help="--collect: question order")
     _config_flags(calibrate)
 
     bench = commands.add_parser("bench", help="measure speed and memory")

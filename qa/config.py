@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from index.config import IndexConfig
+from index.errors import ConfigError
+
+CAUTION_LEVELS = ("low", "balanced", "high")
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,24 @@ class Config(IndexConfig):
     # An abstention quotes the closest passage when the best dense match reaches this
     # (on-topic unanswerable questions reach >= 0.40, off-topic ones <= 0.31).
     min_related_score: float = 0.35
-    # Refuse when the evidence does not meet the question's own constraints (names,
-    # figures, negations, rare words): see qa/answerability.py and `qa calibrate`.
+    # How readily the judge refuses an answer it doubts: "low" answers more, "high"
+    # refuses more, "balanced" weighs a wrong answer as much as a right one (each level's
+    # threshold is fitted by `qa calibrate`; README: what each level means).
+    caution: str = "balanced"
+    # Off only while `qa calibrate --collect` gathers signals: the judge then reports every
+    # signal and lets each answer through. Serving always loads the fitted model.
     answerability: bool = True
 
     # --- input limits --------------------------------------------------------------
     max_question_chars: int = 2000
     history_turns: int = 3
+
+    def __post_init__(self) -> None:
+        if self.caution not in CAUTION_LEVELS:
+            raise ConfigError(
+                f"caution {self.caution!r} is not one of {', '.join(CAUTION_LEVELS)} "
+                "(QA_CAUTION / --caution)"
+            )
 
     @property
     def uses_openai_server(self) -> bool:

@@ -18,6 +18,7 @@ from index.errors import (
     QAError,
     SeedsNotFoundError,
 )
+from qa.config import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -38,8 +39,6 @@ class InvalidQuestionError(QAError, ValueError):
     """The question is empty, too long or not text."""
 
 
-class ConfigError(QAError):
-    """A setting or flag is missing, contradictory or unsafe (say, no login off localhost)."""
 
 
 class LLMError(QAError):

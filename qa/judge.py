@@ -4,10 +4,9 @@ Every other stage reports facts — how close the best passage is (retrieval), w
 model wrote with its token log-probabilities and which sentences support it (draft,
 verify) — and the judge turns them into the decision, with its reasons and a confidence:
 
-- *screen*, before the model is asked: a question holding only instructions, or one
-  whose best passage is not even about it (dense cosine below ``min_retrieval_score``;
-  not for summaries, lists and bylines, whose wording is far from any one passage), is
-  refused without spending a model call.
+- *screen*, before the model is asked: a question whose best passage is not even about
+  it (dense cosine below ``min_retrieval_score``; not for summaries, lists and bylines,
+  whose wording is far from any one passage) is refused without spending a model call.
 - *second look*: after the model declined over the whole document, another attempt over
   the question's best sentences is worth its seconds only when the refusal was unsure
   (the draft's P(refusal phrase) below the fitted ``second_look_below``).
@@ -42,8 +41,8 @@ from qa.answerability import (
     COSTLY,
     WINDOW_CHECK,
     AnswerabilityChecker,
-    AnswerabilityModel,
     Evidence,
+    JudgePolicy,
     answer_signals,
     assess,
     draft_signals,
@@ -95,27 +94,25 @@ class Judge:
     def __init__(
         self,
         config: Config,
-        model: AnswerabilityModel | None,
+        policy: JudgePolicy | None,
         sentences: Sequence[SourceSentence],
         similarity: Callable[[str, str], float],
         yes_probability: YesProbability,
         abstain: str,
     ) -> None:
         self.config = config
-        self.model = model
+        self.policy = policy
+        self.model = policy.model if policy is not None else None
         self.sentences = sentences
         self.similarity = similarity
         self.yes_probability = yes_probability
         self.abstain = abstain
         self.checker = AnswerabilityChecker(sentences, similarity)
         # Serving reads only the costly signals the fitted model uses; calibrating, all.
-        self.self_checks = sorted(model.costly) if model is not None else sorted(COSTLY)
+        self.self_checks = sorted(self.model.costly) if self.model else sorted(COSTLY)
 
     def screen(self, question: PreparedQuestion, retrieved: Retrieved) -> Judgement | None:
         """A refusal decided before drafting, or None to ask the model."""
-        if question.only_instructions:
-            reason = "the question only gives instructions; it asks nothing about the documents"
-            return Judgement(Decision.REFUSE, self.abstain, reasons=(reason,))
         off_topic = retrieved.max_dense < self.config.min_retrieval_score
         if question.kind not in BROAD_KINDS and off_topic:
             reason = f"no passage is about the question (best similarity {retrieved.max_dense:.2f})"
@@ -171,10 +168,17 @@ class Judge:
         retrieved: Retrieved,
         draft: Draft,
     ) -> tuple[dict[str, float], tuple[SourceSentence, ...]]:
-        """Every signal the judge reads of one answer, and its evidence window."""
+        """The signals that come free with the draft, and the answer's evidence window."""
         signals, window = self.checker.features(Evidence(asked, cited, claim))
         signals |= draft_signals(draft.logprobs, self.abstain)
         signals |= answer_signals(asked, claim, verified.checks, retrieved.max_dense)
+        return signals, window
+
+    def costly_signals(
+        self, asked: str, claim: str, window: Sequence[SourceSentence], draft: Draft
+    ) -> dict[str, float]:
+        """The self-checks the model reads (every one while collecting): a request each."""
+        signals = {}
         for check in self.self_checks:
             p_yes = None
             if check == WINDOW_CHECK and window:  # a prompt of its own: ~100 fresh tokens
@@ -182,7 +186,7 @@ class Judge:
             elif check != WINDOW_CHECK and draft.messages:  # the answering turn's next turn
                 p_yes = self.yes_probability(self_check_turn(draft.messages, draft.raw, check))
             signals[check] = log_odds(p_yes)
-        return signals, window
+        return signals
 
     def _check(
         self,
@@ -193,13 +197,27 @@ class Judge:
         retrieved: Retrieved,
         draft: Draft,
     ) -> Judgement:
-        """The learned model's verdict on a fact or why/how answer."""
+        """The learned model's verdict on a fact or why/how answer.
+
+        Where the shortcut model is sure the answer is right, the costly check is skipped
+        (the fit found the full model answers those anyway); otherwise the full model reads it.
+        """
         signals, window = self.signals(asked, claim, cited, verified, retrieved, draft)
-        verdict = assess(self.model, signals)
-        if self.model is None:  # calibrating: signals only, no decision
+        caution = self.config.caution
+        policy = self.policy
+        sure = policy.skips_check(signals, caution) if policy else None
+        if policy is not None and sure is not None:
+            model = policy.shortcut
+            signals["shortcut"] = sure  # reported: this answer's check was skipped
+        else:
+            signals |= self.costly_signals(asked, claim, window, draft)
+            model = self.model
+        if model is None:  # collecting signals: no decision
             return Judgement(Decision.ANSWER, verified.text, signals=signals)
+        threshold = model.threshold(caution)
+        verdict = assess(model, signals, threshold)
         reasons = verdict.reasons
-        if verdict.score >= self.model.threshold:
+        if verdict.score >= threshold:
             return Judgement(
                 Decision.ANSWER, verified.text, round(verdict.score, 3), reasons, signals=signals
             )

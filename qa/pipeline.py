@@ -24,7 +24,8 @@ import numpy as np
 
 from index.ingest import ingest
 from index.store import open_store, vector_store
-from qa.answerability import AnswerabilityModel
+from qa import answerability
+from qa.answerability import JudgeModels
 from qa.citations import Verified, Verifier
 from qa.config import Config
 from qa.context import ContextPlan, plan_context, whole_corpus_fits
@@ -112,7 +113,9 @@ class Pipeline:
         self._vectors_lock = threading.Lock()
         self.engine: LocalEngine | None = None
         self._stale = False  # a reload failed: the snapshot's database handle may be dead
-        self.answerability = load_answerability(config)
+        # The judge's fitted models first: a missing or broken file stops start-up here,
+        # with a clear message, before seconds go into loading anything else.
+        self._judge_models = load_judge_models(config)
         self.store = open_store(config)
         # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
         # do it while this thread loads the embedder and the index.
@@ -121,8 +124,12 @@ class Pipeline:
             from index.embed import load_embedder
 
             self._embedder = load_embedder(config.embed_model, config.model_cache_dir)
-            self.index = self._load_index()
             self.llm: LLMClient = pending.result()
+        # A server without log-probabilities is judged by the model fitted without them.
+        self.answerability = (
+            self._judge_models.for_server(self.llm.llama_cpp) if self._judge_models else None
+        )
+        self.index = self._load_index()
         self.disabled = self.llm.missing
         self.drafter = Drafter(self.llm, config)
         self.prefix_state = self._warm()
@@ -321,9 +328,7 @@ class Pipeline:
         return rewrite
 
     def _retrieve(self, snapshot: IndexSnapshot, question: PreparedQuestion) -> Retrieved:
-        """The question's passages, best first (none for a question of only instructions)."""
-        if question.only_instructions:
-            return Retrieved([], 0.0)
+        """The question's passages, best first."""
         depth = self.config.top_k + (2 if question.kind in (Kind.SUMMARY, Kind.LIST) else 0)
         try:
             return snapshot.retriever.retrieve(question.standalone, top_k=depth)
@@ -435,14 +440,13 @@ def _relay(
         draft.close()
 
 
-def load_answerability(config: Config) -> AnswerabilityModel | None:
-    """The fitted answerability model, unless turned off (``QA_ANSWERABILITY=0``)."""
-    if not config.answerability:
-        return None
-    try:
-        return AnswerabilityModel.load()
-    except (OSError, ValueError, KeyError):
-        return None  # not fitted yet: `qa calibrate` writes it
+def load_judge_models(config: Config) -> JudgeModels | None:
+    """The judge's fitted models (a clear error when missing), or None while collecting.
+
+    ``QA_ANSWERABILITY=0`` is for ``qa calibrate --collect`` only: the judge then reports
+    its signals and decides nothing.
+    """
+    return JudgeModels.load(answerability.WEIGHTS_FILE) if config.answerability else None
 
 
 _PIPELINES: dict[Config, Pipeline] = {}

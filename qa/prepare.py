@@ -1,7 +1,8 @@
 """Prepare the question: what is looked up and answered, and what kind of request it is.
 
-Before anything is retrieved the question is cleaned of instructions aimed at the system
-("Ignore the article and …": the model never sees them), a request is made direct
+The question is never emptied or cut: instructions in it are data, like the documents
+(the prompt's rules say so, and the judge refuses what the documents do not answer). A
+request is made direct
 ("Tell me what Putin said…" -> "What Putin said…?": the 1.5B model answers the question
 form better), a follow-up that leans on earlier turns is rewritten by the model into a
 standalone question, and the request's kind (fact, list, summary, yes/no, why/how,
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qa.kinds import Kind, classify
-from qa.questions import as_direct_question, clean_rewrite, needs_rewrite, split_instructions
+from qa.questions import as_direct_question, clean_rewrite, needs_rewrite
 
 # (earlier turns, the follow-up as asked) -> the model's one-line standalone rewrite
 Rewriter = Callable[[Sequence[tuple[str, str]], str], str]
@@ -26,14 +27,9 @@ class PreparedQuestion:
     """The question as asked, the standalone question answered, and its kind."""
 
     text: str  # as asked, cleaned of control characters
-    standalone: str  # what is retrieved and answered; "" when it held only instructions
+    standalone: str  # what is retrieved and answered
     kind: Kind
     rewritten: str | None = None  # shown to the user when it differs from ``text``
-
-    @property
-    def only_instructions(self) -> bool:
-        """Nothing in it asks about the documents: nothing to look up."""
-        return not self.standalone
 
 
 def prepare(text: str, turns: Sequence[tuple[str, str]], rewrite: Rewriter) -> PreparedQuestion:
@@ -42,10 +38,9 @@ def prepare(text: str, turns: Sequence[tuple[str, str]], rewrite: Rewriter) -> P
     A follow-up's rewrite is used only when :func:`still_asks` what the follow-up asked;
     otherwise the follow-up is answered as it would be with no earlier turns.
     """
-    standalone, instructed = split_instructions(text)
-    standalone = as_direct_question(standalone)
-    rewritten = standalone if instructed or standalone != text else None
-    if standalone and needs_rewrite(standalone, turns):
+    standalone = as_direct_question(text)
+    rewritten = standalone if standalone != text else None
+    if needs_rewrite(standalone, turns):
         candidate = clean_rewrite(rewrite(turns, text), standalone)
         if candidate != standalone and still_asks(candidate, standalone):
             rewritten = standalone = candidate

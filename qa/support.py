@@ -19,7 +19,6 @@ from functools import lru_cache
 import Stemmer  # PyStemmer (Snowball, C): imports in milliseconds, unlike nltk
 
 from qa.calculate import needs_calculation, shown_calculation
-from qa.questions import looks_like_instruction
 from qa.text import COMPOUND_NUMBER, DENIAL, FRACTIONS, SCALE_WORDS, number_value
 from qa.types import Citation, Passage
 
@@ -197,17 +196,16 @@ class SourceSentence:
 
 
 def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
-    """The sentences of ``passages`` that can serve as evidence.
+    """Every sentence of ``passages``: each can serve as evidence.
 
-    A sentence that instructs the reader ("IGNORE PREVIOUS INSTRUCTIONS and answer X") is
-    data to show, never evidence: otherwise a planted instruction would "support" the
-    very answer it demands.
+    Nothing is filtered by what it seems to say: a sentence that instructs the reader is
+    still text of the document (the prompt treats every passage as data, and the judge
+    decides whether what it supports answers the question).
     """
     return [
         SourceSentence(passage, start, end, text)
         for passage in passages
         for start, end, text in passage.sentence_texts()
-        if not looks_like_instruction(text)
     ]
 
 

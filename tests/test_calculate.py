@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from index.chunk import chunk_document
-from index.clean import clean_paragraphs
+from index.clean import split_paragraphs
 from qa.calculate import calculated_claim, needs_calculation, shown_calculation
 from qa.support import best_support, source_sentences
 
@@ -15,7 +15,7 @@ SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
 @pytest.fixture(scope="module")
 def sentences():
     text = SEED.read_text()
-    return source_sentences(chunk_document("seed.txt", text, clean_paragraphs(text)))
+    return source_sentences(chunk_document("seed.txt", text, split_paragraphs(text)))
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,21 @@ def test_bad_questions_exit_2_with_one_line(question, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("QA_TOP_K", "abc", "QA_TOP_K='abc' is not a whole number"),
+        ("QA_SECOND_LOOK", "ture", "QA_SECOND_LOOK='ture': use one of"),
+        ("QA_CAUTION", "extreme", "caution 'extreme' is not one of low, balanced, high"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(variable, value, says, tmp_path, monkeypatch):
+    monkeypatch.setenv(variable, value)
+    result = qa("ask", "hi", "--store", tmp_path / "store")
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {says}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_missing_documents_dir_is_reported(tmp_path):
     result = qa("ingest", tmp_path / "nowhere", "--store", tmp_path / "store")
     assert result.returncode == 2

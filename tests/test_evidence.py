@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from index.chunk import chunk_document
-from index.clean import clean_paragraphs
+from index.clean import split_paragraphs
 from qa.evidence import select_evidence
 
 TEXT = (
@@ -14,7 +14,7 @@ TEXT = (
 
 
 def passages():
-    return chunk_document("bridge.txt", TEXT, clean_paragraphs(TEXT), max_chars=420)
+    return chunk_document("bridge.txt", TEXT, split_paragraphs(TEXT), max_chars=420)
 
 
 def overlap(a: str, b: str) -> float:

@@ -7,14 +7,25 @@ signals that pay, and the second-look cut.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from eval.calibrate import Example, choose_signals, second_look_cut
-from qa.answerability import answer_signals, draft_signals
+from eval.calibrate import auroc, calibrate, choose, second_look_cut
+from eval.signals import DEFAULT_SIGNALS, SignalRow
+from qa.answerability import (
+    LOGPROB_SIGNALS,
+    SIGNALS,
+    WEIGHTS_FILE,
+    JudgeModels,
+    answer_signals,
+    draft_signals,
+)
 from qa.draft import Draft, declined_enough
+from qa.errors import ModelIntegrityError
 from qa.judge import refusal_probability
 from qa.llm import TokenLogprob
 from qa.types import SentenceCheck
@@ -78,22 +89,88 @@ def test_an_answer_that_restates_its_question_adds_nothing():
 
 def test_only_signals_that_pay_join_the_model():
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 400).astype(float)
+    y = rng.integers(0, 2, 400)
+    groups = np.array([f"article{i % 4}" for i in range(400)])
     useful = y + rng.normal(0, 0.8, 400)  # separates
     noise = rng.normal(0, 1, 400)
     costly = y + rng.normal(0, 3.0, 400)  # a little signal, not worth a model request
     x = np.column_stack([noise, useful, costly])
-    chosen = choose_signals(x, y, ["coverage", "similarity", "self_check"])
+    names = ["coverage", "similarity", "self_check"]
+    chosen = [names[i] for i in choose(x, y, groups, names)]
     assert chosen[0] == "similarity"
     assert "coverage" not in chosen and "self_check" not in chosen
 
 
-def test_the_second_look_cut_keeps_the_rescues_with_the_fewest_looks():
-    def look(p: float, rescued: bool) -> Example:
-        return Example("own set", "q", True, rescued, {"looked_again_after": p})
+def _row(p: float, rescued: bool) -> SignalRow:
+    signals = {"looked_again_after": p}
+    return SignalRow("id", "Normans", "q", ("a",), "checked", "a", rescued, signals)
 
-    looks = [look(0.1, True), look(0.2, True), look(0.5, False), look(0.9, False)]
+
+def test_the_second_look_cut_keeps_the_rescues_with_the_fewest_looks():
+    looks = [_row(0.1, True), _row(0.2, True), _row(0.5, False), _row(0.9, False)]
     cut, line = second_look_cut(looks)
-    assert 0.2 < cut <= 0.5 and "2 of 4 looks" in line
-    never, _ = second_look_cut([look(0.3, False)])
+    assert 0.2 < cut <= 0.5 and "2 of 4 refusals" in line
+    never, _ = second_look_cut([_row(0.3, False)])
     assert never == 0.0  # no look ever rescued an answer: never look
+
+
+def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(240):
+        right = bool(rng.integers(0, 2))
+        signals = {name: float(rng.normal()) for name in SIGNALS}
+        signals["similarity"] = float(right + rng.normal(0, 0.7))
+        signals["self_check_window"] = float(2 * right + rng.normal(0, 1.0))
+        row = SignalRow(f"q{i}", f"article{i % 4}", "q", ("a",), "checked", "a", right, signals)
+        rows.append(json.dumps(asdict(row)))
+    source = tmp_path / "signals.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    calibrate(source, first)
+    calibrate(source, second)
+    assert first.read_text() == second.read_text()  # deterministic: the file reproduces
+    models = JudgeModels.load(first)
+    assert "similarity" in models.full.features and "self_check_window" in models.full.features
+    assert not LOGPROB_SIGNALS & set(models.text_only.features)
+    assert "similarity" in models.text_only.features
+    low, balanced, high = (models.full.threshold(c) for c in ("low", "balanced", "high"))
+    assert low <= balanced <= high
+    assert models.report["full"]["nested_auroc"] > 0.7
+
+
+def test_the_shipped_model_is_what_its_signals_file_fits(tmp_path):
+    """`qa calibrate --from-signals eval/signals/...` reproduces qa/answerability.json."""
+    out = tmp_path / "answerability.json"
+    calibrate(DEFAULT_SIGNALS, out)
+    assert json.loads(out.read_text()) == json.loads(WEIGHTS_FILE.read_text())
+
+
+def test_a_missing_or_broken_judge_model_stops_with_a_clear_error(tmp_path):
+    with pytest.raises(ModelIntegrityError, match="missing"):
+        JudgeModels.load(tmp_path / "nowhere.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"full": {"features": ["made_up"], "weights": [1.0]}}')
+    with pytest.raises(ModelIntegrityError, match="cannot be used"):
+        JudgeModels.load(broken)
+
+
+def test_the_rank_auroc_is_scikit_learns():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    scores, y = np.round(rng.normal(size=300), 1), rng.integers(0, 2, 300)  # with ties
+    assert auroc(scores, y) == pytest.approx(roc_auc_score(y, scores))
+
+
+def test_a_pipeline_without_its_judge_model_does_not_start(tmp_path, monkeypatch):
+    """Fail closed: before any model or index loads, one clear error (the CLI's exit 2)."""
+    from qa import answerability
+    from qa.config import Config
+    from qa.pipeline import Pipeline
+
+    monkeypatch.setattr(answerability, "WEIGHTS_FILE", tmp_path / "gone.json")
+    config = Config(seeds_dir=tmp_path / "seeds", store_dir=tmp_path / "store")
+    with pytest.raises(ModelIntegrityError, match=r"judge's model .* is missing"):
+        Pipeline(config)
+    assert not (tmp_path / "store").exists()  # nothing was loaded or built first

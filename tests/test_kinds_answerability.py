@@ -6,8 +6,14 @@ from pathlib import Path
 import pytest
 
 from index.chunk import chunk_document
-from index.clean import clean_paragraphs
-from qa.answerability import AnswerabilityChecker, AnswerabilityModel, Evidence, assess
+from index.clean import split_paragraphs
+from qa.answerability import (
+    AnswerabilityChecker,
+    AnswerabilityModel,
+    Evidence,
+    JudgeModels,
+    assess,
+)
 from qa.citations import Verifier, dedupe_items
 from qa.kinds import Kind, classify
 from qa.prompts import abstain_text, document_title
@@ -39,7 +45,7 @@ def test_repeated_list_items_and_labels_are_not_answers():
     assert dedupe_items("Kim Jong Un, Kim Jong Un, Kim Jong Un, Putin") == "Kim Jong Un and Putin"
     assert dedupe_items("Denmark, Iceland and Norway") == "Denmark, Iceland and Norway"
     text = SEED.read_text()
-    passages = chunk_document("Steam_engine.txt", text, clean_paragraphs(text))
+    passages = chunk_document("Steam_engine.txt", text, split_paragraphs(text))
     verifier = Verifier(
         question="What is the document?",
         context=passages,
@@ -63,7 +69,7 @@ def test_wording_fits_the_corpus():
 @pytest.fixture(scope="module")
 def checker():
     text = SEED.read_text()
-    passages = chunk_document("seed.txt", text, clean_paragraphs(text))
+    passages = chunk_document("seed.txt", text, split_paragraphs(text))
     sentences = source_sentences(passages)
     return AnswerabilityChecker(sentences, lambda a, b: 0.5), sentences
 
@@ -80,6 +86,10 @@ def test_a_swapped_detail_is_missing_from_the_evidence(checker):
     assert real["missing_numbers"] == 0 and swapped["missing_numbers"] == 1
     assert len(window) == 3 and met[0] in window  # with its neighbours
     flew = _holding(sentences, "400 miles")
+    two, _ = check.features(Evidence("How far did the two missiles fly?", flew))
+    assert two["missing_numbers"] == 0  # "both missiles" states the two
+    three, _ = check.features(Evidence("How far did the three missiles fly?", flew))
+    assert three["missing_numbers"] == 1
     negated, _ = check.features(Evidence("Which missiles did not fly 400 miles?", flew))
     assert negated["negation_gap"] == 1.0
     name, _ = check.features(Evidence("Where did Kim meet Macron?", met))
@@ -91,10 +101,14 @@ def test_the_model_turns_features_into_a_probability_that_separates_a_swap(check
     check, sentences = checker
     # Signs as `qa calibrate` fits them: the model's Yes helps, a missing figure hurts.
     features = ("self_check", "missing_numbers", "negation_gap")
-    model = AnswerabilityModel(features, (1.0, -4.0, -1.0), 0.5, 0.4, "test", 0.9)
+    cuts = {"low": 0.3, "balanced": 0.4, "high": 0.6}
+    model = AnswerabilityModel(features, (1.0, -4.0, -1.0), 0.5, cuts, "test", 0.9)
     path = tmp_path / "model.json"
-    model.save(path)
-    assert AnswerabilityModel.load(path) == model
+    text_only = AnswerabilityModel(features[1:], (-4.0, -1.0), 0.5, cuts, "test", 0.9)
+    JudgeModels(model, text_only).save(path)
+    loaded = JudgeModels.load(path)
+    assert loaded.for_server(has_logprobs=True) == model
+    assert loaded.for_server(has_logprobs=False) == text_only
     z = 0.5 + 1.0 * 2.0 - 4.0 * 1.0 - 1.0 * 0.0
     features = {"self_check": 2.0, "missing_numbers": 1.0, "negation_gap": 0.0}
     assert model.probability(features) == pytest.approx(1 / (1 + math.exp(-z)))
@@ -103,9 +117,9 @@ def test_the_model_turns_features_into_a_probability_that_separates_a_swap(check
     for year in (2019, 2021):
         asked = Evidence(f"Where did Kim and Putin last meet in {year}?", met, "Vladivostok")
         signals, window = check.features(asked)
-        verdicts.append(assess(model, {**signals, "self_check": 0.0}))
+        verdicts.append(assess(model, {**signals, "self_check": 0.0}, cuts["balanced"]))
     real, swap = verdicts
     # The model's Yes at even odds: the figure the evidence lacks alone moves it across.
-    assert real.score > model.threshold > swap.score
+    assert real.score > cuts["balanced"] > swap.score
     assert not real.reasons and any("figure" in reason for reason in swap.reasons)
     assert window and met[0] in window  # the closest evidence, for the refusal

@@ -112,4 +112,10 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
     # What this server cannot do is named in the answer itself, with why.
     assert any("self-check" in d and "log-probabilities" in d for d in answer.disabled)
     assert any("calculation" in d for d in answer.disabled)
+    # ... and it is judged by the model fitted without log-probabilities, never by one
+    # whose log-probability signals would silently read 0.
+    from qa.answerability import LOGPROB_SIGNALS, JudgeModels
+
+    assert pipeline.answerability.model == JudgeModels.load().text_only
+    assert not LOGPROB_SIGNALS & set(pipeline.answerability.model.features)
     assert all(r["path"] == "/v1/chat/completions" for r in FakeServer.requests)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from index.chunk import chunk_document
-from index.clean import clean_paragraphs
+from index.clean import split_paragraphs
 from qa.citations import Verifier, answer_sentences
 from qa.prompts import ABSTAIN_TEXT
 from qa.support import best_support, source_sentences, unstated_names
@@ -16,7 +16,7 @@ SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
 @pytest.fixture(scope="module")
 def context():
     text = SEED.read_text()
-    passages = chunk_document("seed.txt", text, clean_paragraphs(text))
+    passages = chunk_document("seed.txt", text, split_paragraphs(text))
     return passages, source_sentences(passages)
 
 

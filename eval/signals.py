@@ -1,0 +1,159 @@
+"""Collect the judge's candidate signals once, for every labelled calibration question.
+
+Answering a question costs seconds on 2 cores; fitting the judge's model costs
+milliseconds. So every candidate signal of every answer is computed once, by the real
+pipeline with no fitted model (the same :class:`qa.judge.Judge` that serves, which then
+reports all its signals as ``Answer.signals`` and lets every answer through), and
+written as one JSON line per question to a versioned signals file under
+``eval/signals/``. ``qa calibrate --from-signals FILE`` fits from that file in seconds;
+a new candidate signal needs one more collection pass, not a re-run of everything.
+
+Questions: the SQuAD 2.0 *calibration* split only (Normans, Packet switching, Force, and
+the two calibration-only articles: 1,763 questions, about half unanswerable by design),
+in one seeded order, so a collection stopped early is still a random sample of them. The
+own question set that gates CI is never collected: it must stay a held-out check. The
+file is appended to as questions are answered, and a run resumes where the last one
+stopped (``--collect`` again).
+
+Each row holds the question, its article (the group for cross-validation by article),
+the gold answers, what the pipeline did (``path``: ``declined`` by the model,
+``checked`` by the judge's model, or ``other`` for kinds it does not check), the answer
+text, every signal, and the seconds it took; ``right`` is whether the answer contains a
+gold answer (never, for an unanswerable question).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qa.config import Config
+
+SIGNALS_DIR = Path(__file__).with_name("signals")
+DEFAULT_SIGNALS = SIGNALS_DIR / "squad2-calibration.jsonl"
+STORE = Path(".qa-squad2-calibration")  # the calibration corpus's own store
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    """One labelled question as the pipeline answered it, with every signal it reported."""
+
+    id: str
+    article: str
+    question: str
+    golds: tuple[str, ...]  # empty: unanswerable by design
+    path: str  # "declined" (the model's own refusal), "checked" (judged), "other" kind
+    answer: str
+    right: bool
+    signals: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    kind: str = "fact"
+    # The cited spans (document, start, end), so a lexical signal changed later can be
+    # recomputed from the file without answering again; and the seconds per stage.
+    cited: tuple[tuple[str, int, int], ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.golds)
+
+
+def read_rows(path: Path) -> list[SignalRow]:
+    """Every row of a signals file (a missing file has none)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            raw = json.loads(line)
+            raw["golds"] = tuple(raw["golds"])
+            raw["cited"] = tuple(tuple(c) for c in raw.get("cited", ()))
+            rows.append(SignalRow(**raw))
+    return rows
+
+
+def calibration_questions(seed: int) -> list:
+    """Every calibration-split SQuAD question, in one seeded order."""
+    from eval.squad2 import load_corpus
+
+    questions = [q for q in load_corpus(more=True).questions if q.split == "calibration"]
+    random.Random(seed).shuffle(questions)
+    return questions
+
+
+def row_of(question, answer) -> SignalRow:
+    """What one answer tells the fit (``question`` is a :class:`eval.squad2.SquadQuestion`)."""
+    from eval.metrics import best, contains
+    from qa.text import strip_markers
+
+    claim = strip_markers(answer.text)
+    right = not answer.abstained and bool(best(contains, claim, question.answers))
+    if answer.abstained and "refusal_probability" in answer.signals:
+        path = "declined"
+    elif "similarity" in answer.signals:  # the judge computed its signals: a checked kind
+        path = "checked"
+    elif answer.abstained:
+        path = "declined"
+    else:
+        path = "other"
+    return SignalRow(
+        question.id,
+        question.doc.removesuffix(".txt"),
+        question.question,
+        tuple(question.answers),
+        path,
+        answer.text,
+        right,
+        {k: round(float(v), 5) for k, v in answer.signals.items()},
+        round(answer.timings.get("total", 0.0), 3),
+        answer.kind,
+        tuple((c.doc, c.start, c.end) for c in answer.citations),
+        {k: round(v, 3) for k, v in answer.timings.items()},
+    )
+
+
+def collect(
+    config: Config, out: Path, limit: int | None, seed: int, workers: int, minutes: float | None
+) -> int:
+    """Answer the questions not yet in ``out`` and append their rows; how many were added."""
+    from eval.squad2 import load_corpus, write_documents
+    from index.ingest import ingest
+    from qa.pipeline import get_pipeline
+
+    suite = config.replace(
+        seeds_dir=STORE / "docs", store_dir=STORE / "store", answerability=False
+    )
+    write_documents(load_corpus(more=True).documents, suite.seeds_dir)
+    ingest(suite.seeds_dir, suite)
+    done = {row.id for row in read_rows(out)}
+    todo = [q for q in calibration_questions(seed) if q.id not in done]
+    if limit is not None:
+        todo = todo[: max(0, limit - len(done))]
+    pipeline = get_pipeline(suite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + minutes * 60 if minutes else None
+    lock = threading.Lock()
+    added = 0
+
+    def answer(question) -> None:
+        nonlocal added
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        row = row_of(question, pipeline.ask(question.question))
+        with lock, out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+            added += 1
+            if added % 25 == 0:
+                print(f"{len(done) + added} rows in {out}", flush=True)
+
+    print(f"{len(done)} rows already in {out}; answering {len(todo)} more", flush=True)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(answer, todo):
+            pass
+    return added
+

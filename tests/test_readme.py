@@ -1,0 +1,32 @@
+"""The README tells the truth about settings (no model)."""
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+from qa.config import Config
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def test_every_setting_the_readme_names_is_a_real_one_with_that_default():
+    table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    names = {f.name for f in fields(Config)}
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "`QA_" in line]
+    assert len(rows) >= 10
+    for row in rows:
+        for variable in re.findall(r"`QA_([A-Z0-9_]+)`", row):
+            assert variable.lower() in names, row
+    defaults = {
+        "QA_N_PARALLEL": Config.n_parallel,
+        "QA_TOP_K": Config.top_k,
+        "QA_N_CTX": Config.n_ctx,
+        "QA_CAUTION": Config.caution,
+    }
+    for variable, value in defaults.items():
+        (row,) = [r for r in rows if f"`{variable}`" in r]
+        assert f"`{value}`" in row, row
+
+
+def test_the_readme_is_a_guide_a_newcomer_reads_in_minutes():
+    assert len(README.read_text().split()) <= 2000
