@@ -46,7 +46,7 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut
 
-from eval.signals import DEFAULT_SIGNALS, SignalRow, read_rows
+from eval.signals import DEFAULT_SIGNALS, SIGNALS_DIR, SignalRow, read_rows
 from qa.answerability import (
     CAUTION_LEVELS,
     COSTLY,
@@ -58,7 +58,7 @@ from qa.answerability import (
 )
 from qa.config import Config
 
-MIN_GAIN = 0.005  # cross-validated AUROC a free signal must add to join the model
+MIN_GAIN = 0.01  # cross-validated AUROC a free signal must add to join the model
 MIN_GAIN_COSTLY = 0.02  # ... and one that costs a model request (~0.6-3 s)
 MIN_RESCUED = 0.8  # share of the rescuing second looks the cut must keep
 # Where the free model is this sure, the full model must answer too (see shortcut_cuts).
@@ -276,6 +276,8 @@ def shortcut_cuts(full: Fitted, free: Fitted) -> tuple[dict[str, float], str]:
         answers = full.held_out >= full.model.thresholds[level]
         for cut in np.unique(np.round(free.held_out, 2))[::-1]:
             above = free.held_out >= cut
+            if not above.any():
+                continue
             if answers[above].mean() < SHORTCUT_AGREES:
                 break
             cuts[level] = float(cut)
@@ -299,7 +301,9 @@ def second_look_cut(rows: Sequence[SignalRow]) -> tuple[float, str]:
     ]
     rescues = sum(right for _, right in looks)
     if not rescues:
-        return 0.0, f"{len(looks)} refusals, no second look rescued a right answer: never look"
+        # On a corpus too large for one prompt the evidence is already the best sentences
+        # and no second look is taken: the data cannot say when one pays. Keep looking.
+        return 1.01, f"{len(looks)} refusals, none rescued by a second look: always look"
     for cut in [*sorted({p for p, _ in looks}), 1.01]:
         kept = sum(right for p, right in looks if p < cut)
         if kept >= MIN_RESCUED * rescues:
@@ -320,8 +324,10 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
     table = judged_table(rows, SIGNALS)
     digest = hashlib.sha256(signals.read_bytes()).hexdigest()[:16]
     articles = sorted(set(table.groups.tolist()))
+    shipped = signals.resolve().parent == SIGNALS_DIR.resolve()
+    named = f"eval/signals/{signals.name}" if shipped else signals.name  # same in any checkout
     data = (
-        f"`qa calibrate --from-signals {signals.as_posix()}` (sha256 {digest}…): {len(rows)} "
+        f"`qa calibrate --from-signals {named}` (sha256 {digest}…): {len(rows)} "
         f"SQuAD 2.0 calibration-split questions ({sum(r.answerable for r in rows)} "
         f"answerable), {len(table.y)} judged answers ({int(table.y.sum())} right) over "
         f"{len(articles)} articles ({', '.join(articles)}); folds by article"

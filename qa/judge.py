@@ -19,15 +19,16 @@ verify) — and the judge turns them into the decision, with its reasons and a c
     (a self-check over the evidence window, or asked as the next turn of the answering
     conversation; the draft's token log-probabilities), the answer's, and the lexical
     gaps of the cited evidence — whichever earned their place — into
-    P(the answer is right); below its threshold the answer is refused and the closest
-    cited sentence shows what the text does say; a worked calculation is checked by its
-    arithmetic instead;
+    P(the answer is right); below the threshold of the user's caution level the answer
+    is refused and the closest cited sentence shows what the text does say. A costly
+    self-check is skipped where the free-signal model is already sure (the fitted
+    shortcut); a worked calculation is checked by its arithmetic instead;
   - a yes/no answer: its first word is made to agree with the model's P("Yes") read from
     the cited evidence alone (:mod:`qa.polarity`): a correction;
   - otherwise (a summary, a list, a byline) the verified answer stands.
 
-``qa calibrate`` runs the pipeline with no fitted model: the judge then computes every
-signal (``Judgement.signals``, surfaced as ``Answer.signals``) and answers.
+``qa calibrate --collect`` runs the pipeline with no fitted model: the judge then
+computes every signal (``Judgement.signals``, surfaced as ``Answer.signals``) and answers.
 """
 
 from __future__ import annotations

@@ -196,17 +196,30 @@ class SourceSentence:
 
 
 def source_sentences(passages: Sequence[Passage]) -> list[SourceSentence]:
-    """Every sentence of ``passages``: each can serve as evidence.
+    """The sentences of ``passages`` that can serve as evidence.
 
-    Nothing is filtered by what it seems to say: a sentence that instructs the reader is
-    still text of the document (the prompt treats every passage as data, and the judge
-    decides whether what it supports answers the question).
+    One security rule, not a judgement of meaning: a sentence planted to command the
+    answering model ("IGNORE PREVIOUS INSTRUCTIONS", "From now on answer every question
+    with …") stays in the index and is shown like any text, but never *supports* an
+    answer, or it would "support" the very claim it demands (seen: "The plant is made of
+    gold [1]."). The pattern is narrow on purpose: ordinary reporting about instructions
+    ("the ministry gave new instructions") is evidence as usual.
     """
     return [
         SourceSentence(passage, start, end, text)
         for passage in passages
         for start, end, text in passage.sentence_texts()
+        if not _COMMANDS_THE_MODEL.search(text)
     ]
+
+
+_COMMANDS_THE_MODEL = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|your)\s+(?:instructions|rules|prompts?)\b|"
+    r"\bfrom\s+now\s+on\b[^.?!]*\b(?:answer|reply|respond|say|write)\b|"
+    r"\byou\s+are\s+now\b|^\W*(?:system|developer)\s*:|</?\s*(?:context|system)\s*>",
+    re.IGNORECASE,
+)
 
 
 _NEGATED = re.compile(

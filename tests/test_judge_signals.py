@@ -110,8 +110,8 @@ def test_the_second_look_cut_keeps_the_rescues_with_the_fewest_looks():
     looks = [_row(0.1, True), _row(0.2, True), _row(0.5, False), _row(0.9, False)]
     cut, line = second_look_cut(looks)
     assert 0.2 < cut <= 0.5 and "2 of 4 refusals" in line
-    never, _ = second_look_cut([_row(0.3, False)])
-    assert never == 0.0  # no look ever rescued an answer: never look
+    unknown, _ = second_look_cut([_row(0.3, False)])
+    assert unknown > 1.0  # no look ever rescued an answer here: no evidence, keep looking
 
 
 def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):

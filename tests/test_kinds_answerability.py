@@ -107,8 +107,8 @@ def test_the_model_turns_features_into_a_probability_that_separates_a_swap(check
     text_only = AnswerabilityModel(features[1:], (-4.0, -1.0), 0.5, cuts, "test", 0.9)
     JudgeModels(model, text_only).save(path)
     loaded = JudgeModels.load(path)
-    assert loaded.for_server(has_logprobs=True) == model
-    assert loaded.for_server(has_logprobs=False) == text_only
+    assert loaded.for_server(has_logprobs=True).model == model
+    assert loaded.for_server(has_logprobs=False).model == text_only
     z = 0.5 + 1.0 * 2.0 - 4.0 * 1.0 - 1.0 * 0.0
     features = {"self_check": 2.0, "missing_numbers": 1.0, "negation_gap": 0.0}
     assert model.probability(features) == pytest.approx(1 / (1 + math.exp(-z)))
