@@ -148,7 +148,7 @@ def test_browser_streams_a_cited_answer_with_highlighted_source(page):
 
     header = page.locator("#qa-header")
     expect(header).to_contain_text("000_61f43937c72d7f92.txt")
-    expect(header).to_contain_text("15 passages")
+    expect(header).to_contain_text("20 passages")
     expect(header).to_contain_text("Qwen2.5-Coder")
     page.evaluate(WATCH_STREAMING)
 
