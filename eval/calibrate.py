@@ -55,6 +55,7 @@ from qa.answerability import (
     WEIGHTS_FILE,
     AnswerabilityModel,
     JudgeModels,
+    log_odds,
 )
 from qa.config import Config
 
@@ -102,8 +103,7 @@ def fit_raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     With no signal at all, the bias alone: the log-odds of the share of right answers.
     """
     if x.shape[1] == 0:
-        share = min(max(float(y.mean()), 1e-3), 1 - 1e-3)
-        return np.zeros(0), float(np.log(share / (1 - share)))
+        return np.zeros(0), log_odds(float(y.mean()))
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = _logistic().fit((x - mean) / scale, y)

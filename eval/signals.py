@@ -93,12 +93,11 @@ def row_of(question, answer) -> SignalRow:
 
     claim = strip_markers(answer.text)
     right = not answer.abstained and bool(best(contains, claim, question.answers))
-    if answer.abstained and "refusal_probability" in answer.signals:
+    # Collecting, the judge refuses nothing itself: a refusal is the model's own.
+    if answer.abstained:
         path = "declined"
     elif "similarity" in answer.signals:  # the judge computed its signals: a checked kind
         path = "checked"
-    elif answer.abstained:
-        path = "declined"
     else:
         path = "other"
     return SignalRow(
