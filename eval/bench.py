@@ -198,11 +198,11 @@ def bench_cold_start(config: Config, workload: Workload, store: Path) -> dict[st
 
 def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
     """Latency, time to first token and decode speed of the in-process pipeline."""
-    from qa.pipeline import Pipeline
+    from qa.pipeline import build_pipeline
     from qa.types import Answer, Delta
 
     started = time.perf_counter()
-    pipeline = Pipeline(config)
+    pipeline = build_pipeline(config)
     load_s = time.perf_counter() - started
 
     def count_tokens(text: str) -> int | None:
@@ -225,10 +225,18 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
         decode_s = None
         if ran_model and "first_token" in timings:
             decode_s = timings["total"] - timings.get("verify", 0.0) - timings["first_token"]
+        usage = answer.engine
         return {
             "question": question,
             "seconds": seconds,
             "first_token_s": first,
+            "generate_s": timings.get("generate"),
+            "judge_s": timings.get("judge"),
+            "prompt_read": usage.prompt_read,
+            "generated": usage.generated,
+            "drafted": usage.drafted,
+            "accepted": usage.accepted,
+            "requests": usage.requests,
             "tokens": tokens,
             "decode_s": decode_s,
             "abstained": answer.abstained,
@@ -252,7 +260,13 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
     rates = [r for r in results if (r["tokens"] or 0) > 1 and (r["decode_s"] or 0) > 0]
     decode_tokens = sum(r["tokens"] - 1 for r in rates)
     decode_time = sum(r["decode_s"] for r in rates)
+    drafted = sum(r["drafted"] for r in results)
     return {
+        "speculative": config.speculative,
+        "acceptance": sum(r["accepted"] for r in results) / drafted if drafted else None,
+        "prompt_read": [r["prompt_read"] for r in results],
+        "generate_s": [r["generate_s"] for r in results if r["generate_s"] is not None],
+        "judge_s": [r["judge_s"] for r in results if r["judge_s"] is not None],
         "pipeline_load_s": load_s,
         "prefix_state": pipeline.prefix_state,
         "model": pipeline.model_name,
@@ -292,7 +306,12 @@ def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]
         Row("warm latency p95", percentile(latency, 95), "s", 5.0),
         Row("time to first token p50", percentile(first_token, 50), "s", 1.5),
         Row("time to first token p95", percentile(first_token, 95), "s"),
+        Row("model answer (generation) p50", percentile(warm["generate_s"], 50), "s"),
+        Row("judge p50", percentile(warm["judge_s"], 50), "s"),
+        Row("judge p95", percentile(warm["judge_s"], 95), "s"),
+        Row("fresh prompt tokens read per question p50", percentile(warm["prompt_read"], 50), ""),
         Row("decode speed", warm["tokens_per_s"], "tokens/s"),
+        Row("drafted tokens accepted", warm["acceptance"], ""),
         Row("retrieval hit@k (gold paragraph)", warm["retrieval_hit"], ""),
         Row("cold start (2nd fresh `qa ask`)", cold["second"]["seconds"], "s", 6.0),
         Row("first-ever start (1st fresh `qa ask`)", cold["first"]["seconds"], "s"),
@@ -303,6 +322,34 @@ def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]
         Row("peak RSS, cold-start process", cold["second"]["peak_rss_kib"] / gb, "GiB", 3.0),
         Row("memory (PSS) after the warm run", (warm["pss_kib"] or 0) / gb or None, "GiB"),
     ]
+
+
+def speculation_table(modes: dict[str, dict[str, Any]]) -> str:
+    """The seed's warm figures per speculative-decoding mode, one row each (same questions).
+
+    Greedy verification keeps the model's own tokens, so the modes may differ in speed
+    only; "same answers" counts the questions whose raw answer matches the first mode's.
+    """
+    first = next(iter(modes.values()))["questions"]
+    lines = [
+        "| speculative | p50 s | p95 s | mean s | generation p50 s | decode tokens/s "
+        "| drafted accepted | same answers |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, warm in modes.items():
+        latency = warm["latency_s"]
+        same = sum(a["text"] == b["text"] for a, b in zip(first, warm["questions"], strict=True))
+        cells = [
+            percentile(latency, 50),
+            percentile(latency, 95),
+            sum(latency) / len(latency),
+            percentile(warm["generate_s"], 50),
+            warm["tokens_per_s"],
+            warm["acceptance"],
+        ]
+        shown = " | ".join("–" if c is None else f"{c:.2f}" for c in cells)
+        lines.append(f"| {mode} | {shown} | {same}/{len(first)} |")
+    return "\n".join(lines)
 
 
 def format_table(columns: dict[str, Sequence[Row]]) -> str:
@@ -377,11 +424,14 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     machine = _machine()
+    for mode in args.compare_speculative or []:
+        config.replace(speculative=mode)  # a mode that does not exist fails here, not later
     workloads = [seed_workload(config, args.questions)]
     if args.corpus:
         workloads.append(corpus_workload(args.corpus, args.questions, args.corpus_questions))
     print(f"benchmarking {config.model!r} on {machine['cpus']} CPU(s)…", flush=True)
     results: dict[str, dict[str, Any]] = {}
+    modes: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
         for number, workload in enumerate(workloads):
             store = Path(scratch) / f"store-{number}"
@@ -397,6 +447,13 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
             warm_config = config.replace(store_dir=store, seeds_dir=workload.docs)
             warm = bench_warm(warm_config, workload)
             results[workload.name] = {"ingest": ingest, "cold_start": cold, "warm": warm}
+        for mode in args.compare_speculative or []:  # the same seed questions, each drafting mode
+            print(f"[seed] warm pipeline, speculative {mode!r}…", flush=True)
+            store = Path(scratch) / "store-0"
+            seed = workloads[0]
+            modes[mode] = bench_warm(
+                config.replace(store_dir=store, seeds_dir=seed.docs, speculative=mode), seed
+            )
     machine["load_average_after"] = os.getloadavg()
 
     columns = {
@@ -405,8 +462,14 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     print()
     print(format_table(columns))
     print()
+    if modes:
+        print(speculation_table(modes))
+        print()
     for name, r in results.items():
-        print(f"[{name}] {r['ingest']['summary'][0]}; model {r['warm']['model']}")
+        print(
+            f"[{name}] {r['ingest']['summary'][0]}; model {r['warm']['model']}; "
+            f"speculative {r['warm']['speculative']!r}"
+        )
     print(f"- {FIRST_TOKEN_DEFINITION}")
     print(f"- {TOKENS_PER_SECOND_DEFINITION}")
     print("- cold start: process start to the first line of the answer on stdout")
@@ -420,7 +483,7 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     path = report_dir / "bench.json"
     payload = {
         "machine": machine,
-        "config": {k: str(v) for k, v in asdict(config).items()},
+        "config": {k: str(v) for k, v in config.model_dump().items()},
         "definitions": {
             "first_token": FIRST_TOKEN_DEFINITION,
             "tokens_per_s": TOKENS_PER_SECOND_DEFINITION,
@@ -432,6 +495,7 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
             }
             for name, result in results.items()
         },
+        "speculative_modes": modes,
     }
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
     print(f"\nbench: {path}")

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut
@@ -112,7 +113,8 @@ def fit_raw(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def predict(x: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
-    return 1 / (1 + np.exp(-np.clip(x @ weights + bias, -30, 30)))
+    """P(right) of each row of ``x`` under a fitted logistic model."""
+    return expit(x @ weights + bias)
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -254,9 +256,7 @@ def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str)
         thresholds,
         f"{label}: {provenance}",
     )
-    return Fitted(
-        model, round(auroc(held_out, y), 3), round(auroc(nested, y), 3), kept, held_out
-    )
+    return Fitted(model, round(auroc(held_out, y), 3), round(auroc(nested, y), 3), kept, held_out)
 
 
 def shortcut_cuts(full: Fitted, free: Fitted) -> tuple[dict[str, float], str]:
@@ -337,9 +337,7 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
     text_only = fit_model(
         table, [n for n in table.names if n not in LOGPROB_SIGNALS], "no log-probabilities", data
     )
-    free = fit_model(
-        table, [n for n in table.names if n not in COSTLY], "no model request", data
-    )
+    free = fit_model(table, [n for n in table.names if n not in COSTLY], "no model request", data)
     shortcut_above, shortcut = shortcut_cuts(full, free)
     cut, looks = second_look_cut(rows)
     models = JudgeModels(

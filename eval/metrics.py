@@ -275,13 +275,12 @@ def confidence_auroc(confidences: Sequence[float | None], correct: Sequence[bool
     A tie counts half (the Mann-Whitney convention). Answers without a confidence are left
     out; None when no answer, or no right or no wrong one, remains.
     """
+    from sklearn.metrics import roc_auc_score
+
     pairs = rated(confidences, correct)
-    right = [c for c, ok in pairs if ok]
-    wrong = [c for c, ok in pairs if not ok]
-    if not right or not wrong:
+    if len({ok for _, ok in pairs}) < 2:
         return None
-    wins = sum((r > w) + 0.5 * (r == w) for r in right for w in wrong)
-    return wins / (len(right) * len(wrong))
+    return float(roc_auc_score([ok for _, ok in pairs], [c for c, _ in pairs]))
 
 
 def top_share_right(

@@ -124,9 +124,7 @@ def collect(
     from index.ingest import ingest
     from qa.pipeline import get_pipeline
 
-    suite = config.replace(
-        seeds_dir=STORE / "docs", store_dir=STORE / "store", answerability=False
-    )
+    suite = config.replace(seeds_dir=STORE / "docs", store_dir=STORE / "store", answerability=False)
     write_documents(load_corpus(more=True).documents, suite.seeds_dir)
     ingest(suite.seeds_dir, suite)
     done = {row.id for row in read_rows(out)}
@@ -155,4 +153,3 @@ def collect(
         for _ in pool.map(answer, todo):
             pass
     return added
-

@@ -2,23 +2,25 @@
 
 :class:`IndexConfig` holds only what ``index/`` needs, so the indexer never imports the
 answering side; ``qa.config.Config`` extends it with the retrieval, generation and
-verification knobs. Defaults suit a 2-core laptop; each field can be overridden by an
-environment variable (``QA_<FIELD>`` in upper case) or by passing keyword arguments /
-CLI flags.
+verification knobs. Both are pydantic-settings classes: every field is read from the
+environment variable ``QA_<FIELD>`` (upper case) unless given as a keyword argument (CLI
+flags are passed that way), is validated against its type, and a bad value becomes one
+:class:`~index.errors.ConfigError` line naming the variable and what it accepts.
+Defaults suit a 2-core laptop.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Self
 
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from index.errors import ConfigError
 
-# Settings given as text (environment, CLI flags) that are paths.
-_PATH_FIELDS = ("seeds_dir", "store_dir", "model_cache_dir")
+ENV_PREFIX = "QA_"
 
 
 def _default_cache_dir() -> Path:
@@ -26,9 +28,12 @@ def _default_cache_dir() -> Path:
     return Path(base) / "qa-chat"
 
 
-@dataclass(frozen=True)
-class IndexConfig:
+class IndexConfig(BaseSettings):
     """Settings for ingestion: documents, the store, the embedding model and chunking."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    )
 
     # --- where things live -------------------------------------------------------
     seeds_dir: Path = Path("seeds")
@@ -37,7 +42,7 @@ class IndexConfig:
     # http://127.0.0.1:8000; the token is sent as a bearer token when set.
     chroma_url: str = ""
     chroma_token: str = ""
-    model_cache_dir: Path = field(default_factory=_default_cache_dir)
+    model_cache_dir: Path = Field(default_factory=_default_cache_dir)
     collection: str = "passages"
 
     # --- embedding model ------------------------------------------------------------
@@ -46,47 +51,48 @@ class IndexConfig:
     # --- chunking ------------------------------------------------------------------
     passage_max_chars: int = 420
 
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
-        """Build a config from ``QA_*`` environment variables, then apply ``overrides``.
+        """The settings from ``QA_*`` environment variables, then ``overrides``.
 
         Overrides whose value is ``None`` are ignored so CLI flags can be passed through
         unconditionally.
         """
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            variable = f"QA_{f.name.upper()}"
-            raw = os.environ.get(variable)
-            if raw is not None:
-                values[f.name] = _coerce(f.type, raw, variable)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in _PATH_FIELDS:
-            if key in values:
-                values[key] = Path(values[key])
-        return cls(**values)
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
 
     def replace(self, **changes: Any) -> Self:
-        """Return a copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` applied and validated (the environment is not re-read)."""
+        try:
+            return self.model_validate({**dict(self), **changes})
+        except ValidationError as exc:
+            raise ConfigError(describe(exc)) from None
 
 
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_WANTED = {
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false (also 1/0, yes/no, on/off)",
+}
 
 
-def _coerce(type_name: Any, raw: str, variable: str) -> Any:
-    """``raw`` as the field's type, or one clear line naming the variable and what it takes."""
-    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
-    try:
-        if name == "int":
-            return int(raw)
-        if name == "float":
-            return float(raw)
-    except ValueError:
-        wanted = "a whole number" if name == "int" else "a number"
-        raise ConfigError(f"{variable}={raw!r} is not {wanted}; set it to {wanted}") from None
-    if name == "bool":
-        word = raw.strip().lower()
-        if word not in _TRUE | _FALSE:
-            raise ConfigError(f"{variable}={raw!r}: use one of {', '.join(sorted(_TRUE | _FALSE))}")
-        return word in _TRUE
-    return raw
+def describe(error: ValidationError) -> str:
+    """The first problem of ``error`` as one line: the variable, its value, what it takes."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "?"
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    value = first.get("input")
+    if first["type"] == "literal_error":
+        choices = first.get("ctx", {}).get("expected", "")
+        wanted = "one of " + choices.replace("'", "").replace(" or ", ", ")
+    elif first["type"] == "extra_forbidden":
+        return f"there is no setting {name!r}"
+    else:
+        wanted = _WANTED.get(first["type"], first["msg"].lower())
+    return f"{variable}={value!r} is not {wanted}; set it to {wanted}"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 from index.chunk import chunk_document
 from index.clean import split_paragraphs
 from index.config import IndexConfig
-from index.errors import QAError, SeedsNotFoundError
+from index.errors import SeedsNotFoundError
 from index.extract import (
     SUPPORTED_SUFFIXES,
     Extracted,
@@ -208,31 +208,30 @@ def ingest(
         )
 
     store = open_store(config)
-    with store.writing():
-        try:
-            previous = store.read_manifest()
-        except QAError:  # unreadable: a rebuild replaces it
-            previous = None
-        if rebuild:
-            store.reset()
-        collection = store.collection(config.collection, config.embed_model, create=True)
-        existing = set(collection.get(include=[])["ids"])
-        new = [wanted[i] for i in wanted if i not in existing]
-        stale = sorted(existing - set(wanted))
+    with store.writing() as batch:
+        previous = batch.previous
+        base, target = batch.collections(config.collection, config.embed_model, rebuild=rebuild)
+        published = set(base.get(include=[])["ids"]) if base is not None else set()
+        written = published if target is base else set(target.get(include=[])["ids"])
+        new = [wanted[i] for i in wanted if i not in published]
+        stale = sorted(published - set(wanted))
+        carried = [i for i in wanted if i in published and i not in written]
+        if carried:  # a new generation: the unchanged passages, vectors and all
+            _copy(base, target, carried)
         if new:
-            reusable = _stored_vectors(collection, stale)
-            _embed_and_store(new, collection, config, progress, reusable)
-        if stale:
-            collection.delete(ids=stale)
-        store.save_texts(texts)
-        store.write_manifest(
+            reusable = _stored_vectors(base, stale) if base is not None else {}
+            _embed_and_store(new, target, config, progress, reusable)
+        if stale and target is base:
+            target.delete(ids=stale)
+        batch.publish(
             Manifest(
                 generation=(previous.generation if previous else 0) + 1,
                 embed_model=config.embed_model,
                 root=str(roots[0].resolve()),
                 roots=[str(p.resolve()) for p in roots],
                 docs=docs,
-            )
+            ),
+            texts,
         )
 
     report.files = len(docs)
@@ -242,6 +241,19 @@ def ingest(
     report.unchanged = len(wanted) - len(new)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _copy(source: Any, target: Any, ids: list[str]) -> None:
+    """Copy passages (text, metadata and vector) between collections, in batches."""
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i : i + 1000]
+        got = source.get(ids=chunk, include=["documents", "metadatas", "embeddings"])
+        target.add(
+            ids=got["ids"],
+            documents=got["documents"],
+            metadatas=got["metadatas"],
+            embeddings=got["embeddings"],
+        )
 
 
 def _stored_vectors(collection: Any, ids: list[str]) -> dict[str, list[float]]:

@@ -7,12 +7,18 @@ Two kinds of :class:`Store`, one interface, used by ingest and the pipeline alik
   readers watch), a write lock so two ingesters never interleave, and a marker an
   ingest that dies midway leaves behind; readers then refuse the half-written store
   with the command that repairs it.
-- :class:`ServerStore` (``--chroma-url``): a Chroma server. The same bookkeeping lives
-  in the server, in a small collection beside the passages (the manifest, the writer's
-  lease, extracted texts), so ingesters and app replicas on other machines agree on one
-  index. The write lock is a lease: the writer records itself with an expiry, confirms
-  it won, and renews it while it writes; a lease that ran out marks an interrupted
-  ingest.
+- :class:`ServerStore` (``--chroma-url``): a Chroma server, shared by ingesters and app
+  replicas on other machines. Chroma offers no lock and no compare-and-set, so writers
+  do not exclude each other: they cannot collide instead. Each ingest writes a new
+  *generation*, a collection of its own (unchanged passages copied with their vectors
+  from the published one), and publishes it by rewriting one record, the manifest,
+  which names the collection readers use. Readers never see a half-written index; a
+  writer killed midway leaves only an unpublished collection; of two concurrent
+  ingests the second to finish finds the manifest changed under it and stops with one
+  line instead of replacing the first (no clocks are compared anywhere).
+
+Ingest talks to either through :meth:`Store.writing`, which yields a :class:`WriteBatch`:
+the collection to read unchanged passages from, the one to write to, and ``publish``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,6 @@ import json
 import os
 import shutil
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -64,6 +68,9 @@ class Manifest:
     root: str = ""  # the first of ``roots`` (kept for manifests written before ``roots``)
     roots: list[str] = field(default_factory=list)  # the files and folders the index mirrors
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The published generation's collection on a Chroma server ("" in a local store,
+    # whose one collection is written in place under its file lock).
+    collection: str = ""
 
     @classmethod
     def read(cls, store_dir: Path) -> Manifest | None:
@@ -188,6 +195,28 @@ def write_lock(store_dir: Path, timeout: float = 10.0) -> Iterator[None]:
         lock.release()
 
 
+class WriteBatch:
+    """One ingest's access to the store: where unchanged passages are, where to write.
+
+    ``base`` is the published collection (None on a first or ``--rebuild`` ingest);
+    ``target`` is where this ingest's passages go — the same collection in a local store,
+    a new generation on a server. Nothing a reader uses changes before :meth:`publish`
+    on a server; locally the file lock and the in-progress marker guard the in-place write.
+    """
+
+    previous: Manifest | None  # the manifest when the ingest started
+
+    def collections(
+        self, name: str, embed_model: str, *, rebuild: bool
+    ) -> tuple[chromadb.Collection | None, chromadb.Collection]:
+        """``(base, target)`` for the passage collection ``name``."""
+        raise NotImplementedError
+
+    def publish(self, manifest: Manifest, texts: dict[str, Extracted]) -> None:
+        """Make what was written the index readers use, with the converted texts."""
+        raise NotImplementedError
+
+
 class Store:
     """The index's home: its Chroma client, manifest, write lock and extracted texts."""
 
@@ -207,26 +236,25 @@ class Store:
         """Raise when the last ingest was interrupted or none ever completed."""
         raise NotImplementedError
 
+    def open_index(
+        self, name: str, embed_model: str
+    ) -> tuple[Manifest | None, chromadb.Collection]:
+        """The manifest and the passage collection it describes, read as one pair."""
+        collection = self.collection(name, embed_model, create=False)
+        return self.read_manifest(), collection
+
     def read_manifest(self) -> Manifest | None:
         raise NotImplementedError
 
     def write_manifest(self, manifest: Manifest) -> None:
         raise NotImplementedError
 
-    def writing(self, timeout: float = 10.0) -> AbstractContextManager[None]:
-        """Hold the write lock, marking the ingest in progress until it completes."""
+    def writing(self, timeout: float = 10.0) -> AbstractContextManager[WriteBatch]:
+        """One ingest's write: a lock held locally, a new generation on a server."""
         raise NotImplementedError
 
     def writer_active(self) -> bool:
         """Is another ingest writing right now? (Readers keep their snapshot meanwhile.)"""
-        raise NotImplementedError
-
-    def reset(self) -> None:
-        """Delete the index (for ``--rebuild``; the caller holds the write lock)."""
-        raise NotImplementedError
-
-    def save_texts(self, texts: dict[str, Extracted]) -> None:
-        """Store the extracted texts of converted documents, dropping any others."""
         raise NotImplementedError
 
     def forget_handles(self) -> None:
@@ -276,21 +304,13 @@ class LocalStore(Store):
     def write_manifest(self, manifest: Manifest) -> None:
         manifest.write(self.store_dir)
 
-    def writing(self, timeout: float = 10.0) -> AbstractContextManager[None]:
-        return write_lock(self.store_dir, timeout)
+    @contextmanager
+    def writing(self, timeout: float = 10.0) -> Iterator[WriteBatch]:
+        with write_lock(self.store_dir, timeout):
+            yield LocalBatch(self)
 
     def writer_active(self) -> bool:
         return (self.store_dir / IN_PROGRESS).exists()
-
-    def reset(self) -> None:
-        reset_store(self.store_dir)
-
-    def save_texts(self, texts: dict[str, Extracted]) -> None:
-        from index.texts import prune_texts, save_text
-
-        for doc, extracted in texts.items():
-            save_text(self.store_dir, doc, extracted)
-        prune_texts(self.store_dir, set(texts))
 
     def forget_handles(self) -> None:
         from chromadb.api.client import SharedSystemClient
@@ -298,9 +318,35 @@ class LocalStore(Store):
         SharedSystemClient.clear_system_cache()
 
 
+class LocalBatch(WriteBatch):
+    """An ingest into a local store: in place, under the store's file lock."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        try:
+            self.previous = store.read_manifest()
+        except QAError:  # unreadable: the ingest replaces it
+            self.previous = None
+
+    def collections(
+        self, name: str, embed_model: str, *, rebuild: bool
+    ) -> tuple[chromadb.Collection | None, chromadb.Collection]:
+        if rebuild:
+            reset_store(self.store.store_dir)
+        collection = self.store.collection(name, embed_model, create=True)
+        return collection, collection
+
+    def publish(self, manifest: Manifest, texts: dict[str, Extracted]) -> None:
+        from index.texts import prune_texts, save_text
+
+        for doc, extracted in texts.items():
+            save_text(self.store.store_dir, doc, extracted)
+        prune_texts(self.store.store_dir, set(texts))
+        self.store.write_manifest(manifest)
+
+
 T = TypeVar("T")
-LEASE_SECONDS = 30.0  # a writer that stops renewing its lease this long is taken for dead
-_MANIFEST_ID, _WRITER_ID, _TEXT_PREFIX = "manifest", "writer", "text:"
+_MANIFEST_ID, _TEXT_PREFIX = "manifest", "text:"
 TOKEN_PROVIDER = "chromadb.auth.token_authn.TokenAuthClientProvider"  # sends a bearer token
 
 
@@ -370,11 +416,30 @@ class ServerStore(Store):
         return IndexCorruptError(f"{self.where} failed: {text}")
 
     def collection(self, name: str, embed_model: str, *, create: bool) -> chromadb.Collection:
+        """The published generation of ``name`` (``create`` makes ``name`` itself)."""
         if not create:
             self.check_complete()
+            name = self.published(name)
         return self._call(
             lambda: _collection(self.client(), self.where, name, embed_model, create=create)
         )
+
+    def open_index(
+        self, name: str, embed_model: str
+    ) -> tuple[Manifest | None, chromadb.Collection]:
+        manifest = self.read_manifest()  # first: the generation opened is the one it names
+        if manifest is None:
+            raise IndexMissingError(f"no index on {self.where}; build it with `qa ingest`")
+        published = manifest.collection or name
+        collection = self._call(
+            lambda: _collection(self.client(), self.where, published, embed_model, create=False)
+        )
+        return manifest, collection
+
+    def published(self, name: str) -> str:
+        """The collection the manifest publishes (``name`` for an index built before)."""
+        manifest = self.read_manifest()
+        return manifest.collection if manifest and manifest.collection else name
 
     # --- bookkeeping records ----------------------------------------------------------
     def _bookkeeping(self) -> chromadb.Collection:
@@ -423,85 +488,141 @@ class ServerStore(Store):
     def write_manifest(self, manifest: Manifest) -> None:
         self._put({_MANIFEST_ID: json.dumps(manifest.__dict__, sort_keys=True)})
 
-    def save_texts(self, texts: dict[str, Extracted]) -> None:
-        from index.texts import text_key, text_record
-
-        wanted = {_TEXT_PREFIX + text_key(doc): text_record(doc, e) for doc, e in texts.items()}
-        self._put(wanted)
-        self._delete([i for i in self._ids() if i.startswith(_TEXT_PREFIX) and i not in wanted])
-
-    def reset(self) -> None:
-        def drop() -> None:
-            client = self.client()
-            names = {getattr(c, "name", c) for c in client.list_collections()}
-            if self._collection_name in names:
-                client.delete_collection(self._collection_name)
-
-        self._call(drop)
-        self._delete([i for i in self._ids() if i != _WRITER_ID])
-
-    # --- the writer's lease -----------------------------------------------------------
-    def _writer(self) -> dict[str, Any] | None:
-        raw = self._get([_WRITER_ID]).get(_WRITER_ID)
-        return json.loads(raw) if raw else None
-
+    # --- writers: a new generation each, published by one record ---------------------
     def check_complete(self) -> None:
-        writer = self._writer()
-        if writer and writer["expires"] < time.time():
-            raise IndexCorruptError(
-                f"the last ingest into {self.where} was interrupted; "
-                "re-run `qa ingest` to repair it"
-            )
         if self.read_manifest() is None:
             raise IndexMissingError(f"no index on {self.where}; build it with `qa ingest`")
 
     def writer_active(self) -> bool:
-        writer = self._writer()
-        return bool(writer and writer["expires"] >= time.time())
+        """Always False: readers never see a generation before it is published."""
+        return False
 
     @contextmanager
-    def writing(self, timeout: float = 10.0) -> Iterator[None]:
-        me = {"owner": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid()}
-
-        def claim(expires: float) -> None:
-            self._put({_WRITER_ID: json.dumps({**me, "expires": expires})})
-
-        deadline = time.monotonic() + timeout
-        while True:
-            writer = self._writer()
-            if writer is None or writer["expires"] < time.time():
-                claim(time.time() + LEASE_SECONDS)
-                time.sleep(0.3)  # a rival claiming at the same moment: the last write wins
-                writer = self._writer()
-                if writer and writer["owner"] == me["owner"]:
-                    break
-            if time.monotonic() > deadline:
-                raise IndexBusyError(
-                    f"another process ({writer['host']}, pid {writer['pid']}) is writing to "
-                    f"{self.where}; wait for it to finish and retry"
-                    if writer
-                    else f"could not take the write lease on {self.where}; retry"
-                )
-            time.sleep(0.5)
-
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(LEASE_SECONDS / 3):
-                with suppress(Exception):  # the server is away: the ingest itself will fail
-                    claim(time.time() + LEASE_SECONDS)
-
-        renewer = threading.Thread(target=renew, name="qa-lease", daemon=True)
-        renewer.start()
-        completed = False
+    def writing(self, timeout: float = 10.0) -> Iterator[WriteBatch]:
+        batch = ServerBatch(self)
         try:
-            yield
-            completed = True
-        finally:
-            stop.set()
-            renewer.join()
-            if completed:
-                self._delete([_WRITER_ID])
-            else:  # an expired lease marks the ingest interrupted for every reader
-                with suppress(Exception):
-                    claim(0.0)
+            yield batch
+        except BaseException as exc:
+            with suppress(Exception):  # unpublished: readers never saw it
+                batch.discard()
+            if isinstance(exc, Exception) and not isinstance(exc, QAError):
+                # Another ingest that published meanwhile removes this one's generation.
+                raise batch.superseded() or self.failure(exc) from exc
+            raise
+
+    def generations(self, name: str) -> list[chromadb.Collection]:
+        """Every generation collection of ``name`` on the server, published or not."""
+        prefix = f"{name}{GENERATION_MARK}"
+
+        def listed() -> list[chromadb.Collection]:
+            client = self.client()
+            found = []
+            for listed in client.list_collections():
+                name = getattr(listed, "name", listed)
+                if name.startswith(prefix):
+                    with suppress(Exception):  # dropped meanwhile by its failed writer
+                        found.append(client.get_collection(name, embedding_function=None))
+            return found
+
+        return self._call(listed)
+
+    def drop(self, names: list[str]) -> None:
+        """Delete these collections and their text records (a missing one is no error)."""
+        for collection in names:
+            with suppress(Exception):
+                self._call(lambda c=collection: self.client().delete_collection(c))
+        doomed = [i for i in self._ids() if any(i.startswith(_text_prefix(c)) for c in names)]
+        self._delete(doomed)
+
+
+GENERATION_MARK = "-gen-"
+
+
+def _text_prefix(collection: str) -> str:
+    return f"{_TEXT_PREFIX}{collection}:"
+
+
+class ServerBatch(WriteBatch):
+    """An ingest into a Chroma server: a new generation, published by the manifest."""
+
+    def __init__(self, store: ServerStore) -> None:
+        self.store = store
+        try:
+            self.previous = store.read_manifest()
+        except QAError:  # unreadable: the ingest replaces it
+            self.previous = None
+        self.name = ""  # the generation this ingest writes, once it has one
+
+    def collections(
+        self, name: str, embed_model: str, *, rebuild: bool
+    ) -> tuple[chromadb.Collection | None, chromadb.Collection]:
+        store = self.store
+        base = None
+        if self.previous is not None and not rebuild:
+            with suppress(QAError):  # a published collection that is gone: embed anew
+                base = store.collection(name, embed_model, create=False)
+        self.name = f"{name}{GENERATION_MARK}{uuid.uuid4().hex}"
+        # What it was started from: the publish that makes this base stale knows the
+        # collection is a doomed or dead writer's, without comparing anyone's clock.
+        base_name = self.previous.collection if self.previous and not rebuild else ""
+        created = {"writer": f"{socket.gethostname()}:{os.getpid()}", "base": base_name}
+
+        def create() -> chromadb.Collection:
+            return store.client().create_collection(
+                self.name,
+                metadata={"embed_model": embed_model, "schema": SCHEMA_VERSION, **created},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+
+        return base, store._call(create)
+
+    def publish(self, manifest: Manifest, texts: dict[str, Extracted]) -> None:
+        """Point the manifest at this generation, unless another ingest published first.
+
+        The check narrows the window to the time between one read and one write; Chroma
+        has no compare-and-set to close it. Either way readers get one whole generation.
+        """
+        from index.texts import text_key, text_record
+
+        store = self.store
+        busy = self.superseded()
+        if busy is not None:
+            raise busy
+        current = store.read_manifest()
+        published = current.collection if current else ""
+        prefix = _text_prefix(self.name)
+        store._put({prefix + text_key(doc): text_record(doc, e) for doc, e in texts.items()})
+        manifest.collection = self.name
+        store.write_manifest(manifest)
+        # Keep the generation just replaced (an answer in flight may still read it). Any
+        # other generation was started from an older index: superseded, a dead writer's,
+        # or a running writer's that will find the manifest changed and stop: drop them.
+        # One started from this generation began after it was published: keep it.
+        # Published already: tidying up is best effort and never fails the ingest.
+        family = self.name.split(GENERATION_MARK)[0]
+        with suppress(QAError):
+            stale = [
+                c.name
+                for c in store.generations(family)
+                if c.name not in {self.name, published}
+                and (c.metadata or {}).get("base") != self.name
+            ]
+            store.drop(stale)
+
+    def superseded(self) -> IndexBusyError | None:
+        """The error to stop with when another ingest published since this one began."""
+        current = self.store.read_manifest()
+        published = current.collection if current else ""
+        if published == (self.previous.collection if self.previous else ""):
+            return None
+        return IndexBusyError(
+            f"another ingest published a new index on {self.store.where} while this one "
+            f"ran (generation {current.generation if current else 0}); re-run `qa ingest` "
+            "to index these documents on top of it"
+        )
+
+    def discard(self) -> None:
+        """Remove this ingest's unpublished generation (after it failed)."""
+        if self.name:
+            self.store.drop([self.name])

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.config import Config
+from qa.config import SPECULATIVE_MODES, Config
 from qa.errors import QAError
+
+DISTRIBUTION = "qa-chat"
+Handler = Callable[[argparse.Namespace, Config], int]
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -37,6 +41,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
         "--parallel", dest="n_parallel", type=int, help="local engine: answers decoded at once"
     )
     group.add_argument("--top-k", type=int, help="passages to retrieve")
+    group.add_argument(
+        "--speculative",
+        choices=SPECULATIVE_MODES,
+        help="local engine: draft tokens from the prompt (ngram) or not (off, default)",
+    )
     group.add_argument(
         "--caution",
         choices=("low", "balanced", "high"),
@@ -62,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "n_parallel",
         "top_k",
         "caution",
+        "speculative",
     )
     return Config.from_env(**{name: getattr(args, name, None) for name in names})
 
@@ -69,6 +79,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Ask questions about your documents; get cited answers."
+    )
+    parser.add_argument("--version", action="version", version=f"qa {package_version()}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every model request (tokens read, generated, drafted; QA_LOG_LEVEL=DEBUG)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -123,79 +140,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_flags(serve)
 
-    evaluate = commands.add_parser("eval", help="run the evaluation set and write a report")
-    evaluate.add_argument("--baseline", action="store_true", help="also run the baseline")
-    evaluate.add_argument("--report-dir", default="reports", help="where to write the report")
-    evaluate.add_argument("--limit", type=int, help="only the first N questions")
-    evaluate.add_argument("--check", action="store_true", help="fail below the thresholds")
-    evaluate.add_argument(
-        "--suite",
-        choices=("seed", "squad2", "all"),
-        default="seed",
-        help="seed: our own question set (default); squad2: the SQuAD 2.0 articles; all: both",
-    )
-    evaluate.add_argument(
-        "--split",
-        choices=("calibration", "test", "both"),
-        default="both",
-        help="squad2 split(s) to run (default both)",
-    )
-    evaluate.add_argument(
-        "--sample", type=int, default=100, help="squad2 questions per split, half unanswerable"
-    )
-    evaluate.add_argument("--all", action="store_true", help="squad2: every question")
-    evaluate.add_argument("--seed", type=int, default=2026, help="squad2 sampling seed")
-    evaluate.add_argument(
-        "--distractors", action="store_true", help="squad2: add the 20 distractor articles"
-    )
-    evaluate.add_argument(
-        "--baseline-sample",
-        type=int,
-        default=15,
-        help="squad2: baseline questions per split (a stratified subset of the sample)",
-    )
-    _config_flags(evaluate)
-
-    calibrate = commands.add_parser(
-        "calibrate",
-        help="choose and fit the judge's model from the signals file (seconds); "
-        "--collect answers more calibration questions first",
-    )
-    calibrate.add_argument(
-        "--from-signals",
-        help="the signals file to fit from (default eval/signals/squad2-calibration.jsonl)",
-    )
-    calibrate.add_argument(
-        "--out", help="where to write the fitted models (default qa/answerability.json)"
-    )
-    calibrate.add_argument(
-        "--collect",
-        action="store_true",
-        help="first answer the calibration questions not yet in the file (resumes), then fit",
-    )
-    calibrate.add_argument("--limit", type=int, help="--collect: stop at this many rows")
-    calibrate.add_argument("--minutes", type=float, help="--collect: stop after this long")
-    calibrate.add_argument("--workers", type=int, default=2, help="--collect: answers at once")
-    calibrate.add_argument("--seed", type=int, default=2026, help="--collect: question order")
-    _config_flags(calibrate)
-
-    bench = commands.add_parser("bench", help="measure speed and memory")
-    bench.add_argument("--report-dir", default="reports")
-    bench.add_argument("--questions", type=int, default=20, help="questions for warm latency")
-    bench.add_argument(
-        "--corpus",
-        help='also measure this corpus beside the seed: "squad2" (the SQuAD suite\'s 26 '
-        "documents and questions) or a folder (with --corpus-questions)",
-    )
-    bench.add_argument("--corpus-questions", help="a file of questions, one per line")
-    _config_flags(bench)
+    for register in _command_plugins():
+        _COMMANDS.update(register(commands, _config_flags))
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version (``qa --version``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _command_plugins() -> list[Callable[..., dict[str, Handler]]]:
+    """Commands other packages add (``qa.commands`` entry points: eval, bench, calibrate).
+
+    The evaluation lives above the answering side and registers its commands here, so
+    ``qa`` never imports ``eval``; without it installed, those commands are simply absent.
+    """
+    from importlib.metadata import entry_points
+
+    return [point.load() for point in entry_points(group="qa.commands")]
+
+
+def _configure_logging(verbose: bool, level: str) -> None:
+    """``--verbose`` (or ``QA_LOG_LEVEL``) switches on the request log on stderr.
+
+    Only this project's loggers get the handler: libraries that set their own loggers to
+    DEBUG (bm25s does) stay as quiet as they were.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("qa", "index", "eval"):
+        logger = logging.getLogger(name)
+        logger.setLevel("DEBUG" if verbose else level.upper())
+        if not logger.handlers:
+            logger.addHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        _configure_logging(args.verbose, config.log_level)
+        shown = config.model_dump(exclude={"openai_api_key", "chroma_token"})  # no secrets
+        logging.getLogger("qa.cli").debug("qa %s, settings: %s", package_version(), shown)
         return _COMMANDS[args.command](args, config)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -306,24 +298,6 @@ def _serve_model(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace, config: Config) -> int:
-    from eval.run import run_cli
-
-    return run_cli(args, config)
-
-
-def _bench(args: argparse.Namespace, config: Config) -> int:
-    from eval.bench import run_bench
-
-    return run_bench(args, config)
-
-
-def _calibrate(args: argparse.Namespace, config: Config) -> int:
-    from eval.calibrate import run_cli
-
-    return run_cli(args, config)
-
-
 _COMMANDS = {
     "ingest": _ingest,
     "add": _add,
@@ -332,9 +306,6 @@ _COMMANDS = {
     "ask": _ask,
     "chat": _chat,
     "serve-model": _serve_model,
-    "eval": _eval,
-    "calibrate": _calibrate,
-    "bench": _bench,
 }
 
 if __name__ == "__main__":

@@ -10,15 +10,22 @@ Defaults suit a 2-core laptop; each field can be overridden by an environment va
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal, get_args
+
+from pydantic import field_validator
 
 from index.config import IndexConfig
-from index.errors import ConfigError
 
-CAUTION_LEVELS = ("low", "balanced", "high")
+Caution = Literal["low", "balanced", "high"]
+CAUTION_LEVELS: tuple[str, ...] = get_args(Caution)
+# How the engine drafts tokens ahead of the model (speculative decoding; see qa.engine):
+# "ngram" looks the next tokens up in the prompt itself (answers copy the documents),
+# "off" decodes one token per step.
+Speculative = Literal["off", "ngram"]
+SPECULATIVE_MODES: tuple[str, ...] = get_args(Speculative)
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-@dataclass(frozen=True)
 class Config(IndexConfig):
     """Settings for ingestion, retrieval, generation and verification.
 
@@ -48,6 +55,15 @@ class Config(IndexConfig):
     # One answer (every model request of it) must finish within this; then a clear error.
     request_timeout_s: float = 120.0
     max_new_tokens: int = 160
+    # Speculative decoding (one of SPECULATIVE_MODES): the engine proposes up to
+    # `draft_max` tokens, the model verifies them in one batch and keeps exactly what
+    # greedy decoding would have written. `ngram_size` is how many of the last tokens must
+    # recur in the prompt before what followed them there is proposed. Off: on 2 cores it
+    # made answers slower (`qa bench --speculative off,ngram`, docs/performance.md); on
+    # a machine where decoding is slow against prompt reading it can pay.
+    speculative: Speculative = "off"
+    draft_max: int = 8
+    ngram_size: int = 3
     # A question asking for a total or a difference gets this much working (listing the
     # figures, then the arithmetic) before the model has to have written a calculation;
     # about 75 tokens, 4 s on 2 cores; every working that reached a calculation in the
@@ -87,21 +103,23 @@ class Config(IndexConfig):
     # How readily the judge refuses an answer it doubts: "low" answers more, "high"
     # refuses more, "balanced" weighs a wrong answer as much as a right one (each level's
     # threshold is fitted by `qa calibrate`; README: what each level means).
-    caution: str = "balanced"
+    caution: Caution = "balanced"
     # Off only while `qa calibrate --collect` gathers signals: the judge then reports every
     # signal and lets each answer through. Serving always loads the fitted model.
     answerability: bool = True
+
+    # --- logging -------------------------------------------------------------------
+    # DEBUG prints every model request (tokens read, generated, drafted); `qa -v` is DEBUG.
+    log_level: LogLevel = "WARNING"
 
     # --- input limits --------------------------------------------------------------
     max_question_chars: int = 2000
     history_turns: int = 3
 
-    def __post_init__(self) -> None:
-        if self.caution not in CAUTION_LEVELS:
-            raise ConfigError(
-                f"caution {self.caution!r} is not one of {', '.join(CAUTION_LEVELS)} "
-                "(QA_CAUTION / --caution)"
-            )
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def uses_openai_server(self) -> bool:

@@ -38,6 +38,9 @@ class EngineSettings:
     threads: int
     slot_dir: Path  # where saved slots (warmed prompt prefixes) live
     prompt_cache_mib: int  # host-RAM prompt cache shared by the slots
+    speculative: str = "off"  # one of qa.config.SPECULATIVE_MODES
+    draft_max: int = 16  # tokens proposed at most per step
+    ngram_size: int = 3  # "ngram": tokens that must recur before a lookup proposes
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port
     api_key: str = ""
@@ -54,6 +57,9 @@ class EngineSettings:
             threads=config.n_threads or max(1, os.cpu_count() or 1),
             slot_dir=slot_dir(config),
             prompt_cache_mib=config.prompt_cache_mib,
+            speculative=config.speculative,
+            draft_max=config.draft_max,
+            ngram_size=config.ngram_size,
             host=host,
             port=port,
             api_key=api_key,
@@ -91,6 +97,7 @@ class LocalEngine:
         params.verbosity = 0
         if settings.api_key:
             params.api_keys = [settings.api_key]
+        configure_speculation(params, settings)
         try:
             self._server = xllamacpp.Server(params)
         except RuntimeError as exc:
@@ -104,6 +111,31 @@ class LocalEngine:
     def close(self) -> None:
         """Stop the server (it also stops when this object is garbage-collected)."""
         self.__dict__.pop("_server", None)
+
+
+def configure_speculation(params: Any, settings: EngineSettings) -> None:
+    """Set llama.cpp's speculative decoding on ``params`` (``xllamacpp.CommonParams``).
+
+    "ngram" proposes what followed the last ``ngram_size`` tokens where they occur earlier
+    in the slot (prompt and answer so far: answers quote their documents), up to
+    ``draft_max`` tokens, and the model scores the proposal in one batch; greedy
+    verification keeps exactly the tokens it would have written one by one. It is off by
+    default because on 2 cores it does not pay: decode is ~31 ms a token here and a
+    verified proposal costs about as much per token, so with 35-40 % of proposed tokens
+    accepted answers got slower (docs/performance.md, ``qa bench --speculative off,ngram``).
+    A draft model (the 0.5B Qwen) was slower still and cannot follow a restored slot.
+    """
+    import xllamacpp
+
+    kinds = xllamacpp.common_speculative_type
+    spec = params.speculative
+    if settings.speculative == "ngram":
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+        spec.ngram_simple.size_n = settings.ngram_size
+        spec.ngram_simple.size_m = settings.draft_max
+        spec.draft.n_max = settings.draft_max
+    else:
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_NONE]
 
 
 def _check_port_free(host: str, port: int) -> None:

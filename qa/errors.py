@@ -9,6 +9,7 @@ are re-exported here, the same classes, so ``from qa.errors import X`` names the
 from __future__ import annotations
 
 from index.errors import (
+    ConfigError,
     EmbeddingMismatchError,
     IndexBusyError,
     IndexCorruptError,
@@ -18,7 +19,6 @@ from index.errors import (
     QAError,
     SeedsNotFoundError,
 )
-from qa.config import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -37,8 +37,6 @@ __all__ = [
 
 class InvalidQuestionError(QAError, ValueError):
     """The question is empty, too long or not text."""
-
-
 
 
 class LLMError(QAError):

@@ -27,6 +27,8 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,24 @@ import httpx
 from qa.config import Config
 from qa.errors import LLMError
 from qa.models import MODELS
+from qa.types import EngineUsage
 
 log = logging.getLogger(__name__)
+
+# The usage the requests of the answer being computed in this context add to.
+_USAGE: ContextVar[EngineUsage | None] = ContextVar("qa_engine_usage", default=None)
+
+
+@contextmanager
+def metered() -> Iterator[EngineUsage]:
+    """Sum the server's timings of every request made inside the block into one usage."""
+    usage, outer = EngineUsage(), _USAGE.get()
+    _USAGE.set(usage)
+    try:
+        yield usage
+    finally:
+        _USAGE.set(outer)
+
 
 Message = Any  # llama-index ChatMessage (role, content) or a {"role", "content"} dict
 
@@ -366,11 +384,19 @@ class LLMClient:
 
 
 def _log_timings(path: str, result: Any) -> None:
-    """Log the server's own account of a request (the ``qa.llm`` logger at DEBUG level)."""
+    """Note the server's own account of a request: in the answer's usage, and the log.
+
+    The ``qa.llm`` logger prints it at DEBUG level (``--verbose`` / ``QA_LOG_LEVEL``).
+    """
     timings = result.get("timings") if isinstance(result, dict) else None
-    if timings and log.isEnabledFor(logging.DEBUG):
+    if not isinstance(timings, dict):
+        return
+    usage = _USAGE.get()
+    if usage is not None:
+        usage.add(timings)
+    if log.isEnabledFor(logging.DEBUG):
         log.debug(
-            "%s slot=%s cached=%s read=%s (%.0f ms) generated=%s (%.0f ms)",
+            "%s slot=%s cached=%s read=%s (%.0f ms) generated=%s (%.0f ms) drafted=%s accepted=%s",
             path,
             result.get("id_slot", "?"),
             timings.get("cache_n"),
@@ -378,6 +404,8 @@ def _log_timings(path: str, result: Any) -> None:
             timings.get("prompt_ms", 0.0),
             timings.get("predicted_n"),
             timings.get("predicted_ms", 0.0),
+            timings.get("draft_n", 0),
+            timings.get("draft_n_accepted", 0),
         )
 
 

@@ -1,211 +1,133 @@
 """The question-answering pipeline: prepare, retrieve, plan, draft, verify, judge, render.
 
-One :class:`Pipeline` per process holds the models and a snapshot of the index; it is
-created on first use by :func:`get_pipeline` and reused. Each stage is a module of its
-own and hands typed data to the next (``ask_stream`` reads as that list):
-:mod:`qa.prepare` -> :mod:`qa.retrieval` -> :mod:`qa.context` -> :mod:`qa.draft` ->
-:mod:`qa.citations` (verify) -> :mod:`qa.judge` (the only place that decides to answer,
-refuse or correct) -> :mod:`qa.render`. Questions are answered concurrently: the model is
-a llama.cpp server (in-process or remote) that batches requests over its slots, and the
-index snapshot is swapped only between answers (:class:`SnapshotGuard`), so no answer
-mixes two generations of the index.
+:func:`build_pipeline` wires a :class:`Pipeline` from its parts — the model server's
+client (:mod:`qa.llm`, the in-process engine of :mod:`qa.engine` or a remote server), the
+index snapshots (:mod:`qa.snapshot`), embedding similarity (:mod:`qa.similarity`) and the
+judge's fitted models — and :class:`Pipeline` only runs the stages, each a module of its
+own handing typed data to the next (``ask_stream`` reads as that list): :mod:`qa.prepare`
+-> :mod:`qa.retrieval` -> :mod:`qa.context` -> :mod:`qa.draft` -> :mod:`qa.citations`
+(verify) -> :mod:`qa.judge` (the only place that decides to answer, refuse or correct) ->
+:mod:`qa.render`. Its constructor does no I/O, so tests build it from stand-in parts.
+Questions are answered concurrently: the model is a llama.cpp server that batches
+requests over its slots, and the index snapshot is swapped only between answers, so no
+answer mixes two generations of the index.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
-import numpy as np
-
-from index.ingest import ingest
-from index.store import open_store, vector_store
+from index.store import open_store
 from qa import answerability
-from qa.answerability import JudgeModels
+from qa.answerability import JudgeModels, JudgePolicy
 from qa.citations import Verified, Verifier
 from qa.config import Config
 from qa.context import ContextPlan, plan_context, whole_corpus_fits
 from qa.draft import Draft, Drafter
 from qa.engine import LocalEngine, start_local_engine
-from qa.errors import IndexMissingError, QAError
+from qa.errors import QAError
 from qa.judge import Judge
 from qa.kinds import Kind
-from qa.llm import LLMClient, connect, model_label
+from qa.llm import LLMClient, connect, metered, model_label
 from qa.prepare import PreparedQuestion, prepare
-from qa.prompts import abstain_text, answer_messages, document_title, rewrite_messages
+from qa.prompts import answer_messages, document_title, rewrite_messages
 from qa.questions import History, clean_question, normalise_history
 from qa.render import render
-from qa.retrieval import HybridRetriever, Retrieved
-from qa.support import SourceSentence, sentences_in, source_sentences
+from qa.retrieval import Retrieved
+from qa.similarity import EmbeddingSimilarity
+from qa.snapshot import Indexes, IndexSnapshot, SnapshotGuard, StoreIndexes
+from qa.support import SourceSentence, sentences_in
 from qa.types import Answer, Delta, Passage
 
+__all__ = [
+    "IndexSnapshot",
+    "Pipeline",
+    "SnapshotGuard",
+    "ask",
+    "ask_stream",
+    "build_pipeline",
+    "get_pipeline",
+]
 
-@dataclass
-class IndexSnapshot:
-    """The passages this process answers from, as of one manifest generation."""
-
-    generation: int
-    retriever: HybridRetriever
-    passages: list[Passage]  # every passage, in document order
-    sentences: list[SourceSentence]
-    docs: dict[str, int]  # doc name -> passage count
-    judge: Judge
-
-    @property
-    def abstain(self) -> str:
-        """The refusal's wording: "The article does not say." / "The documents do not say." """
-        return abstain_text(len(self.docs))
-
-
-class SnapshotGuard:
-    """Many answers at once, or one index swap: a readers-writer lock.
-
-    Answers hold a read share while they run; a refresh that has a new snapshot to put
-    in place waits for the answers in flight to finish (new ones wait behind it), so an
-    answer never reads passages from one generation and sentences from another. Not
-    tied to threads: a streaming answer may be resumed on another worker thread.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing)
-            self._writing = True
-            self._cond.wait_for(lambda: self._readers == 0)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
+Similarity = Callable[[str, str], float]
 
 
 class Pipeline:
-    """Models plus index snapshot; ``ask``/``ask_stream`` may run on many threads at once."""
+    """Runs the stages over its parts; ``ask``/``ask_stream`` may run on many threads at once.
 
-    def __init__(self, config: Config) -> None:
+    ``llm`` is the model server's client (:class:`qa.llm.LLMClient` or anything with its
+    methods), ``indexes`` where snapshots come from, ``similarity`` the embedding cosine
+    the verifier uses. ``resources`` are closed with the pipeline (the engine it started).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        llm: Any,
+        indexes: Indexes,
+        similarity: Similarity,
+        *,
+        model_name: str = "",
+        resources: Sequence[Any] = (),
+    ) -> None:
         self.config = config
-        self.model_name = model_label(config)
-        self._guard = SnapshotGuard()
-        self._refreshing = threading.Lock()
-        self._vectors: dict[str, np.ndarray] = {}
-        self._vectors_lock = threading.Lock()
-        self.engine: LocalEngine | None = None
-        self._stale = False  # a reload failed: the snapshot's database handle may be dead
-        # The judge's fitted models first: a missing or broken file stops start-up here,
-        # with a clear message, before seconds go into loading anything else.
-        self._judge_models = load_judge_models(config)
-        self.store = open_store(config)
-        # Checking and loading the LLM (hashing, reading 1 GB) mostly runs outside the GIL:
-        # do it while this thread loads the embedder and the index.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
-            pending = pool.submit(self._connect)
-            from index.embed import load_embedder
+        self.llm = llm
+        self.indexes = indexes
+        self.similarity = similarity
+        self.model_name = model_name
+        self.disabled: list[str] = list(llm.missing)
+        self.drafter = Drafter(llm, config)
+        self.prefix_state = "skipped"
+        self._resources = list(resources)
+        self._in_flight = 0
+        self._retired = False
+        self._flight = threading.Lock()
 
-            self._embedder = load_embedder(config.embed_model, config.model_cache_dir)
-            self.llm: LLMClient = pending.result()
-        # A server without log-probabilities is judged by the model fitted without them.
-        self.answerability = (
-            self._judge_models.for_server(self.llm.llama_cpp) if self._judge_models else None
-        )
-        self.index = self._load_index()
-        self.disabled = self.llm.missing
-        self.drafter = Drafter(self.llm, config)
-        self.prefix_state = self._warm()
+    # --- parts ------------------------------------------------------------------------
+    @property
+    def index(self) -> IndexSnapshot:
+        """The snapshot new answers read."""
+        return self.indexes.current
 
-    def _connect(self) -> LLMClient:
-        """The model server's client; the in-process engine first unless one is configured."""
-        if not self.config.uses_openai_server:
-            self.engine = start_local_engine(self.config)
-        return connect(self.config, self.engine.url if self.engine else None)
+    @property
+    def store(self) -> Any:
+        """The store the snapshots come from (None for a fixed snapshot)."""
+        return getattr(self.indexes, "store", None)
 
-    def close(self) -> None:
-        """Stop the in-process engine and close the client (the process may go on)."""
-        self.llm.close()
-        if self.engine is not None:
-            self.engine.close()
-
-    # --- index ------------------------------------------------------------------------
-    def _load_index(self) -> IndexSnapshot:
-        config = self.config
-        store = self.store
-        try:
-            collection = store.collection(config.collection, config.embed_model, create=False)
-        except IndexMissingError:
-            if not config.seeds_dir.exists():
-                raise
-            ingest(config.seeds_dir, config)  # first use: build the index from the seeds
-            collection = store.collection(config.collection, config.embed_model, create=False)
-        manifest = store.read_manifest()
-        vectors = vector_store(collection)
-        try:
-            nodes = vectors.get_nodes(None)
-        except Exception as exc:
-            raise store.failure(exc) from exc
-        if not nodes:
-            raise IndexMissingError(f"the index on {store.where} is empty; run `qa ingest`")
-        retriever = HybridRetriever(vectors, self._embedder, nodes, config.top_k)
-        passages = sorted(retriever.passages.values(), key=lambda p: (p.doc, p.position))
-        docs: dict[str, int] = {}
-        for passage in passages:
-            docs[passage.doc] = docs.get(passage.doc, 0) + 1
-        sentences = source_sentences(passages)  # embedded lazily: a big corpus loads fast
-        judge = Judge(
-            config,
-            self.answerability,
-            sentences,
-            self.similarity,
-            self._yes_probability,
-            abstain_text(len(docs)),
-        )
-        generation = manifest.generation if manifest else 0
-        return IndexSnapshot(generation, retriever, passages, sentences, docs, judge)
+    @property
+    def engine(self) -> LocalEngine | None:
+        """The in-process engine this pipeline started, if it started one."""
+        return next((r for r in self._resources if isinstance(r, LocalEngine)), None)
 
     def refresh(self) -> None:
-        """Pick up a newer ingest; rebuild from the seeds if the store vanished.
+        """Pick up a newer ingest, and put the new prompt prefix into the engine's slots."""
+        if self.indexes.refresh():
+            self.prefix_state = self.warm()
 
-        A reload that failed (say, the store was damaged) leaves the snapshot stale: every
-        later call retries it, reporting the same clear error, until it succeeds (after
-        ``qa ingest --rebuild``), instead of querying a dead database handle.
+    def close(self) -> None:
+        """Close the client and stop the in-process engine, once no answer is in flight.
+
+        An answer still streaming keeps them until it ends (the registry may retire a
+        pipeline that another thread is answering with).
         """
-        store = self.store
-        with self._refreshing:
-            if not self._stale and store.writer_active():
-                return  # another process is writing: keep answering from our snapshot
-            manifest = store.read_manifest()
-            if manifest is None or self._stale:
-                store.forget_handles()  # the old database handle is stale
-            elif manifest.generation == self.index.generation:
+        with self._flight:
+            self._retired = True
+            if self._in_flight:
                 return
-            self._stale = True
-            index = self._load_index()
-            with self._guard.writing():  # answers in flight finish on the old snapshot
-                self.index = index
-                self._stale = False
-                self.prefix_state = self._warm()
+        self._release()
 
-    def _warm(self) -> str:
+    def _release(self) -> None:
+        self.llm.close()
+        for resource in self._resources:
+            resource.close()
+
+    # --- the stable prompt prefix ------------------------------------------------------
+    def warm(self) -> str:
         """Load (or compute once) the model state for the stable part of the prompt.
 
         That is everything before the question when the whole corpus fits the prompt, and
@@ -239,34 +161,6 @@ class Pipeline:
         common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
         return a[: a.rfind("\n", 0, common) + 1]
 
-    # --- similarity for verification ---------------------------------------------------
-    def _embed(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Unit vectors of ``texts``, from a bounded cache shared by concurrent answers."""
-        with self._vectors_lock:
-            found = {t: self._vectors[t] for t in texts if t in self._vectors}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            vectors = self._embedder.get_text_embedding_batch(missing)
-            with self._vectors_lock:
-                if len(self._vectors) + len(missing) > 20_000:  # ~30 MB: start over
-                    self._vectors.clear()
-                for text, vector in zip(missing, vectors, strict=True):
-                    array = np.asarray(vector, dtype=np.float32)
-                    found[text] = self._vectors[text] = array / (np.linalg.norm(array) or 1.0)
-        return found
-
-    def similarity(self, a: str, b: str) -> float:
-        """Cosine similarity of two texts' embeddings (cached)."""
-        vectors = self._embed([a, b])
-        return float(vectors[a] @ vectors[b])
-
-    # --- the model's Yes/No probes, for the judge ---------------------------------------
-    def _yes_probability(self, messages: list) -> float | None:
-        """The model's P("Yes") as the reply's first token (None without log-probabilities)."""
-        if not self.llm.llama_cpp:
-            return None
-        return self.llm.yes_probability(messages)
-
     # --- answering ------------------------------------------------------------------
     def ask(self, question: str, history: History | None = None) -> Answer:
         """Answer ``question`` (and return the typed result)."""
@@ -287,9 +181,24 @@ class Pipeline:
         clock = Stopwatch()
         text = clean_question(question, self.config.max_question_chars)
         turns = normalise_history(history, self.config.history_turns)
-        self.refresh()
-        with self._guard.reading():
-            snapshot = self.index
+        with self._flight:
+            if self._retired and not self._in_flight:
+                raise QAError("this pipeline was closed; ask through get_pipeline() again")
+            self._in_flight += 1
+        try:
+            self.refresh()
+            yield from self._answer(text, turns, clock)
+        finally:
+            with self._flight:
+                self._in_flight -= 1
+                release = self._retired and not self._in_flight
+            if release:
+                self._release()
+
+    def _answer(
+        self, text: str, turns: list[tuple[str, str]], clock: Stopwatch
+    ) -> Iterator[Delta | Answer]:
+        with self.indexes.reading() as snapshot, metered() as usage:
             prepared = prepare(text, turns, self._rewriter(snapshot))
             clock.lap("prepare")
             retrieved = self._retrieve(snapshot, prepared)
@@ -314,6 +223,7 @@ class Pipeline:
                 prepared, retrieved, verified, judgement, raw_text="".join(raw),
                 model=self.model_name, disabled=self.disabled, timings=clock.timings,
             )  # fmt: skip
+            answer = replace(answer, engine=usage)
             if answer.abstained and "first_token" not in answer.timings:
                 yield Delta(answer.text)  # nothing was streamed: show the refusal as it is
             yield answer
@@ -330,13 +240,7 @@ class Pipeline:
     def _retrieve(self, snapshot: IndexSnapshot, question: PreparedQuestion) -> Retrieved:
         """The question's passages, best first."""
         depth = self.config.top_k + (2 if question.kind in (Kind.SUMMARY, Kind.LIST) else 0)
-        try:
-            return snapshot.retriever.retrieve(question.standalone, top_k=depth)
-        except QAError:
-            raise
-        except Exception as exc:  # the store (or its server) failed under us
-            self._stale = True  # reload on the next question, once it is back
-            raise self.store.failure(exc) from exc
+        return self.indexes.retrieve(snapshot, question.standalone, depth)
 
     def _draft_and_verify(
         self,
@@ -449,6 +353,64 @@ def load_judge_models(config: Config) -> JudgeModels | None:
     return JudgeModels.load(answerability.WEIGHTS_FILE) if config.answerability else None
 
 
+def build_pipeline(config: Config) -> Pipeline:
+    """Load every part for ``config`` and wire the pipeline (the only place with I/O).
+
+    Order: the judge's fitted models first (a missing or broken file stops start-up
+    before seconds go into anything else); then the model server — the in-process engine
+    is started on a second thread, since checking and loading 1 GB mostly runs outside
+    the GIL — while this thread loads the embedder; then the index; then the stable
+    prompt prefix goes into the engine's slots.
+    """
+    from index.embed import load_embedder
+
+    judge_models = load_judge_models(config)
+    store = open_store(config)
+    engines: list[LocalEngine] = []
+
+    def connect_model() -> LLMClient:
+        if not config.uses_openai_server:
+            engines.append(start_local_engine(config))
+        return connect(config, engines[0].url if engines else None)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-load-llm") as pool:
+        pending = pool.submit(connect_model)
+        embedder = load_embedder(config.embed_model, config.model_cache_dir)
+        llm = pending.result()
+    try:
+        # A server without log-probabilities is judged by the model fitted without them.
+        policy = judge_models.for_server(llm.llama_cpp) if judge_models else None
+        similarity = EmbeddingSimilarity(embedder)
+        indexes = StoreIndexes(
+            config, store, embedder, judge_factory(config, policy, similarity, llm)
+        )
+        indexes.load()
+        pipeline = Pipeline(
+            config, llm, indexes, similarity, model_name=model_label(config), resources=engines
+        )
+        pipeline.prefix_state = pipeline.warm()
+    except BaseException:
+        llm.close()
+        for engine in engines:
+            engine.close()
+        raise
+    return pipeline
+
+
+def judge_factory(
+    config: Config, policy: JudgePolicy | None, similarity: Similarity, llm: Any
+) -> Callable[[Sequence[SourceSentence], str], Judge]:
+    """Makes each snapshot's judge; its Yes/No probes go to ``llm`` when it has them."""
+
+    def yes_probability(messages: list) -> float | None:
+        return llm.yes_probability(messages) if llm.llama_cpp else None
+
+    def make(sentences: Sequence[SourceSentence], abstain: str) -> Judge:
+        return Judge(config, policy, sentences, similarity, yes_probability, abstain)
+
+    return make
+
+
 _PIPELINES: dict[Config, Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
 MAX_PIPELINES = 2
@@ -458,10 +420,10 @@ def get_pipeline(config: Config) -> Pipeline:
     """The process-wide pipeline for ``config`` (models and index load once).
 
     At most :data:`MAX_PIPELINES` are kept; the least recently used one beyond that is
-    closed (its engine stopped), so a process that switches configs does not pile up models.
+    retired: it closes (its engine stops) once the answers it is giving have ended.
     """
     with _PIPELINES_LOCK:
-        pipeline = _PIPELINES.pop(config, None) or Pipeline(config)
+        pipeline = _PIPELINES.pop(config, None) or build_pipeline(config)
         _PIPELINES[config] = pipeline  # most recently used last
         while len(_PIPELINES) > MAX_PIPELINES:
             _PIPELINES.pop(next(iter(_PIPELINES))).close()

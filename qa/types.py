@@ -7,7 +7,41 @@ from typing import Any
 
 from index.types import Passage
 
-__all__ = ["Answer", "Citation", "Delta", "Passage", "SentenceCheck"]
+__all__ = ["Answer", "Citation", "Delta", "EngineUsage", "Passage", "SentenceCheck"]
+
+
+@dataclass
+class EngineUsage:
+    """What one answer cost the model server, summed over its requests (its own timings).
+
+    ``qa bench`` reports these, so a slower answer shows whether it read more fresh
+    prompt tokens, generated more, or drafted worse.
+    """
+
+    requests: int = 0
+    prompt_read: int = 0  # fresh prompt tokens the server evaluated
+    prompt_cached: int = 0  # prompt tokens reused from the slot's cache
+    generated: int = 0
+    drafted: int = 0  # tokens proposed by speculative decoding
+    accepted: int = 0  # of those, kept by the model
+    prompt_ms: float = 0.0
+    generate_ms: float = 0.0
+
+    def add(self, timings: dict[str, Any]) -> None:
+        """Add one request's ``timings`` object (llama.cpp's server sends one per request)."""
+        self.requests += 1
+        self.prompt_read += int(timings.get("prompt_n") or 0)
+        self.prompt_cached += int(timings.get("cache_n") or 0)
+        self.generated += int(timings.get("predicted_n") or 0)
+        self.drafted += int(timings.get("draft_n") or 0)
+        self.accepted += int(timings.get("draft_n_accepted") or 0)
+        self.prompt_ms += float(timings.get("prompt_ms") or 0.0)
+        self.generate_ms += float(timings.get("predicted_ms") or 0.0)
+
+    @property
+    def acceptance(self) -> float | None:
+        """Share of drafted tokens the model kept (None when nothing was drafted)."""
+        return self.accepted / self.drafted if self.drafted else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,9 @@ class Answer:
     # cited text says), and the signals it read (the answerability check's features).
     decision: str = "answer"
     signals: dict[str, float] = field(default_factory=dict)
+    # The model server's account of this answer's requests (tokens read, generated,
+    # drafted and accepted); empty against a server that does not report timings.
+    engine: EngineUsage = field(default_factory=EngineUsage)
 
     @property
     def support_label(self) -> str:

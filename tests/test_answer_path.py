@@ -19,13 +19,13 @@ from index.chunk import chunk_document
 from index.clean import split_paragraphs
 from qa.answerability import AnswerabilityModel, JudgePolicy
 from qa.config import Config
-from qa.draft import Drafter
 from qa.judge import Judge
 from qa.llm import TokenLogprob
-from qa.pipeline import IndexSnapshot, Pipeline, SnapshotGuard
+from qa.pipeline import Pipeline
 from qa.prompts import SELF_CHECKS, abstain_text
 from qa.retrieval import Retrieved
-from qa.support import analyse, source_sentences
+from qa.snapshot import FixedIndexes, StoreIndexes, snapshot_of
+from qa.support import analyse
 from qa.types import Answer, Delta
 
 DOCUMENT = """The Eastport harbour bridge closed on Monday after a storm damaged its cables.
@@ -92,6 +92,11 @@ class ScriptedModel:
     def refill_idle_slots(self) -> None:
         self.refilled += 1
 
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+
 
 class OverlapRetriever:
     """Ranks passages by shared content words; "dense" similarity is the best overlap."""
@@ -116,21 +121,21 @@ def similarity(a: str, b: str) -> float:
 def scripted_pipeline(
     model: ScriptedModel, answerability: AnswerabilityModel | None = MODEL, **overrides
 ) -> Pipeline:
-    """The real Pipeline class around the scripted model (no engine, store or embedder)."""
+    """The real Pipeline around the scripted model (no engine, store or embedder)."""
     config = Config(**overrides)
+    return Pipeline(config, model, FixedIndexes(bridge_snapshot(config, model, answerability)),
+                    similarity, model_name="scripted")  # fmt: skip
+
+
+def bridge_snapshot(config: Config, model: ScriptedModel, answerability, retriever=None):
+    """The bridge document as an index snapshot, judged with ``answerability``."""
     passages = chunk_document("bridge.txt", DOCUMENT, split_paragraphs(DOCUMENT))
-    sentences = source_sentences(passages)
-    pipeline = Pipeline.__new__(Pipeline)
-    pipeline.config, pipeline.model_name, pipeline.disabled = config, "scripted", []
-    pipeline.llm, pipeline.drafter = model, Drafter(model, config)
-    pipeline._guard, pipeline.similarity = SnapshotGuard(), similarity
-    pipeline.refresh = lambda: None  # one fixed snapshot
     policy = JudgePolicy(answerability) if answerability is not None else None
-    judge = Judge(config, policy, sentences, similarity, model.yes_probability, ABSTAIN)
-    pipeline.index = IndexSnapshot(
-        1, OverlapRetriever(passages), passages, sentences, {"bridge.txt": 1}, judge
-    )
-    return pipeline
+
+    def make_judge(sentences, abstain):
+        return Judge(config, policy, sentences, similarity, model.yes_probability, abstain)
+
+    return snapshot_of(1, retriever or OverlapRetriever(passages), passages, make_judge)
 
 
 def run(pipeline: Pipeline, question: str, history=None) -> tuple[str, Answer]:
@@ -311,20 +316,44 @@ def test_calibration_mode_reports_the_judges_signals_and_lets_answers_through():
     assert answer.signals["missing_numbers"] == 1.0  # what `qa calibrate` fits on
 
 
+def test_closing_a_pipeline_waits_for_the_answer_in_flight():
+    """The registry may retire a pipeline another thread is answering with: the answer
+    ends on its model, and the model closes only then; a new question is refused."""
+    from qa.errors import QAError
+
+    model = ScriptedModel({"How long will the repairs take?": ["Six weeks [2]."]})
+    pipeline = scripted_pipeline(model)
+    stream = pipeline.ask_stream("How long will the repairs take?")
+    first = next(stream)
+    pipeline.close()
+    assert isinstance(first, Delta) and not model.closed
+    answer = [item for item in stream if isinstance(item, Answer)][-1]
+    assert answer.text == "Six weeks [1]." and model.closed
+    with pytest.raises(QAError, match="closed"):
+        pipeline.ask("How long will the repairs take?")
+
+
 def test_a_store_failure_during_retrieval_is_one_clear_error():
     from qa.errors import IndexUnreachableError
-
-    pipeline = scripted_pipeline(ScriptedModel({}))
 
     class Broken:
         def retrieve(self, query, top_k=None):
             raise ConnectionError("server went away")
 
-    class Store:
+    class Store:  # the manifest still names the snapshot's generation: nothing to reload
+        def writer_active(self):
+            return False
+
+        def read_manifest(self):
+            return type("Manifest", (), {"generation": 1, "collection": ""})()
+
         def failure(self, exc):
             return IndexUnreachableError(f"the index server is unreachable ({exc})")
 
-    pipeline.index.retriever, pipeline.store, pipeline._stale = Broken(), Store(), False
+    config, model = Config(), ScriptedModel({})
+    snapshot = bridge_snapshot(config, model, MODEL, retriever=Broken())
+    indexes = StoreIndexes(config, Store(), None, lambda *_: snapshot.judge, snapshot=snapshot)
+    pipeline = Pipeline(config, model, indexes, similarity)
     with pytest.raises(IndexUnreachableError, match="unreachable"):
         run(pipeline, "How long will the repairs take?")
-    assert pipeline._stale  # the next question reloads the index
+    assert indexes.stale  # the next question reloads the index

@@ -37,8 +37,10 @@ def test_bad_questions_exit_2_with_one_line(question, tmp_path):
     ("variable", "value", "says"),
     [
         ("QA_TOP_K", "abc", "QA_TOP_K='abc' is not a whole number"),
-        ("QA_SECOND_LOOK", "ture", "QA_SECOND_LOOK='ture': use one of"),
-        ("QA_CAUTION", "extreme", "caution 'extreme' is not one of low, balanced, high"),
+        ("QA_SECOND_LOOK", "ture", "QA_SECOND_LOOK='ture' is not true or false"),
+        ("QA_CAUTION", "extreme", "QA_CAUTION='extreme' is not one of low, balanced, high"),
+        ("QA_SPECULATIVE", "maybe", "QA_SPECULATIVE='maybe' is not one of off, ngram"),
+        ("QA_LOG_LEVEL", "loud", "QA_LOG_LEVEL='LOUD' is not one of DEBUG, INFO"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(variable, value, says, tmp_path, monkeypatch):
@@ -46,6 +48,24 @@ def test_a_bad_setting_is_one_line_naming_it(variable, value, says, tmp_path, mo
     result = qa("ask", "hi", "--store", tmp_path / "store")
     assert result.returncode == 2 and result.stderr.startswith(f"error: {says}"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_version_names_the_package():
+    from qa.cli import package_version
+
+    result = qa("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"qa {package_version()}"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", package_version()), package_version()
+
+
+def test_verbose_logs_at_debug(tmp_path):
+    """``-v`` switches the request log on; without it the same command logs nothing."""
+    quiet = qa("docs", "--store", tmp_path / "store")
+    loud = qa("-v", "docs", "--store", tmp_path / "store")
+    assert quiet.returncode == loud.returncode, loud.stderr
+    assert " DEBUG " not in quiet.stderr
+    assert " DEBUG " in loud.stderr and "settings: {'seeds_dir'" in loud.stderr, loud.stderr
+    assert "openai_api_key" not in loud.stderr and "chroma_token" not in loud.stderr
 
 
 def test_missing_documents_dir_is_reported(tmp_path):

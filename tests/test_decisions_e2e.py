@@ -68,9 +68,7 @@ def test_an_ordinary_question_with_instruction_words_reaches_the_model(seed_conf
     assert answer.rewritten_question is None  # nothing was cut out of it
 
 
-def test_every_real_paragraph_of_a_plain_note_is_indexed_and_answers(
-    tmp_path_factory, on_engine
-):
+def test_every_real_paragraph_of_a_plain_note_is_indexed_and_answers(tmp_path_factory, on_engine):
     from qa.pipeline import get_pipeline
 
     config = _corpus(tmp_path_factory, on_engine, "note", {"note.txt": NOTE})
@@ -89,9 +87,7 @@ def test_every_real_paragraph_of_a_plain_note_is_indexed_and_answers(
     "model's yes/no probe reads P(Yes) 0.73 over 'did not reveal', so 'Yes, ... did not ...' "
     "stands",
 )
-def test_a_yes_no_question_a_negative_statement_answers_is_answered_no(
-    tmp_path_factory, on_engine
-):
+def test_a_yes_no_question_a_negative_statement_answers_is_answered_no(tmp_path_factory, on_engine):
     config = _corpus(tmp_path_factory, on_engine, "ministry", {"ministry.txt": MINISTRY})
     answer = ask("Did the ministry reveal the type of the missiles?", config=config)
     assert answer.kind == "yes_no" and not answer.abstained, (answer.text, answer.reasons)

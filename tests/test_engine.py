@@ -22,7 +22,7 @@ from served_app import ROOT, SEEDS, app_env
 from qa.config import Config
 from qa.engine import slot_dir
 from qa.errors import ConfigError
-from qa.pipeline import Pipeline, SnapshotGuard
+from qa.pipeline import Pipeline, SnapshotGuard, build_pipeline
 from qa.prompts import abstain_text, answer_messages
 from qa.ui import check_exposure, read_auth_file
 
@@ -102,7 +102,7 @@ def pipeline(tmp_path_factory):
     base = tmp_path_factory.mktemp("engine")
     shutil.copytree(SEEDS, base / "seeds")
     config = Config.from_env(seeds_dir=base / "seeds", store_dir=base / "store", n_parallel=2)
-    pipeline = Pipeline(config)
+    pipeline = build_pipeline(config)
     yield pipeline
     pipeline.close()
 
@@ -145,7 +145,7 @@ def test_every_slot_holds_the_warmed_prefix_and_a_fresh_process_restores_it(pipe
     # A fresh engine (a new process does the same) restores the saved slot file. The first
     # one is stopped before: one model in memory at a time, as with a new process.
     pipeline.close()
-    fresh = Pipeline(pipeline.config)
+    fresh = build_pipeline(pipeline.config)
     try:
         assert fresh.prefix_state == "restored"
         question = "Who is Jung Pak?"

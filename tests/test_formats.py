@@ -196,10 +196,10 @@ def test_a_mixed_corpus_is_indexed_with_its_extracted_texts_kept(mixed_corpus):
 @pytest.mark.slow
 def test_answers_from_a_pdf_cite_its_page_and_the_exact_extracted_text(mixed_corpus):
     from index.texts import load_text
-    from qa.pipeline import Pipeline
+    from qa.pipeline import build_pipeline
 
     config, _ = mixed_corpus
-    pipeline = Pipeline(config)
+    pipeline = build_pipeline(config)
     answer = pipeline.ask("How much will the harbor bridge repairs cost?")
     assert "12 million" in answer.text, answer.text
     assert answer.citations and answer.citations[0].doc == "harbor.docx"
@@ -231,7 +231,7 @@ def test_a_bad_file_added_later_is_skipped_and_nothing_indexed_is_lost(mixed_cor
 @pytest.mark.slow
 def test_a_removed_document_disappears_from_answers(tmp_path, on_engine):
     from index.ingest import ingest
-    from qa.pipeline import Pipeline
+    from qa.pipeline import build_pipeline
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -242,7 +242,7 @@ def test_a_removed_document_disappears_from_answers(tmp_path, on_engine):
     )
     config = on_engine(seeds_dir=docs, store_dir=tmp_path / "store")
     ingest(config=config)
-    pipeline = Pipeline(config)
+    pipeline = build_pipeline(config)
     question = "When did the harbor bridge in Port Ellis close?"
     assert "Monday" in pipeline.ask(question).text
     (docs / "harbor.docx").unlink()

@@ -167,10 +167,10 @@ def test_a_pipeline_without_its_judge_model_does_not_start(tmp_path, monkeypatch
     """Fail closed: before any model or index loads, one clear error (the CLI's exit 2)."""
     from qa import answerability
     from qa.config import Config
-    from qa.pipeline import Pipeline
+    from qa.pipeline import build_pipeline
 
     monkeypatch.setattr(answerability, "WEIGHTS_FILE", tmp_path / "gone.json")
     config = Config(seeds_dir=tmp_path / "seeds", store_dir=tmp_path / "store")
     with pytest.raises(ModelIntegrityError, match=r"judge's model .* is missing"):
-        Pipeline(config)
+        build_pipeline(config)
     assert not (tmp_path / "store").exists()  # nothing was loaded or built first

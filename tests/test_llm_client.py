@@ -20,7 +20,7 @@ from typing import ClassVar
 import pytest
 
 from qa.errors import LLMError
-from qa.llm import LLMClient, Sampling
+from qa.llm import LLMClient, Sampling, metered
 
 PROPS = {"total_slots": 3, "model_path": "/m.gguf", "default_generation_settings": {"n_ctx": 4096}}
 
@@ -119,6 +119,27 @@ def test_stream_pieces_and_per_request_sampling():
         assert text == "Four00 miles"
         body = Script.asked[-1][1]
         assert body["max_tokens"] == 9 and body["repeat_penalty"] == 1.1 and body["cache_prompt"]
+
+
+def test_the_servers_timings_add_up_per_answer():
+    """Each request's ``timings`` (llama.cpp sends them on the last event) count once."""
+    timings = {"prompt_n": 12, "cache_n": 1457, "predicted_n": 9, "draft_n": 8}
+    timings |= {"draft_n_accepted": 5, "prompt_ms": 300.0, "predicted_ms": 280.0}
+    chunks = [
+        {"choices": [{"delta": {"content": "Four"}}]},
+        {"choices": [{"delta": {}}], "timings": timings},
+    ]
+    lines = [f"data: {json.dumps(c)}" for c in chunks] + ["data: [DONE]"]
+    with scripted(stream_lines=lines) as url:
+        client = LLMClient(url)
+        with metered() as usage:
+            for _ in range(2):
+                "".join(client.stream_chat([{"role": "user", "content": "q"}], Sampling(9)))
+        "".join(client.stream_chat([{"role": "user", "content": "q"}], Sampling(9)))
+    assert (usage.requests, usage.prompt_read, usage.prompt_cached) == (2, 24, 2914)
+    assert (usage.generated, usage.drafted, usage.accepted) == (18, 16, 10)
+    assert usage.acceptance == pytest.approx(10 / 16)
+    assert usage.prompt_ms == 600.0 and usage.generate_ms == 560.0
 
 
 def test_an_error_inside_the_stream_is_one_readable_line():

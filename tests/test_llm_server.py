@@ -16,7 +16,7 @@ from servers import LlamaServer, default_model
 
 from qa.config import Config
 from qa.errors import LLMError
-from qa.pipeline import Pipeline
+from qa.pipeline import build_pipeline
 from qa.prompts import polarity_messages
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def pipeline(llm_server, tmp_path_factory):
         openai_base_url=llm_server.url,
         openai_model="qwen-local",
     )
-    pipeline = Pipeline(config)
+    pipeline = build_pipeline(config)
     yield pipeline
     pipeline.close()
 
@@ -54,7 +54,7 @@ def test_cited_answer_from_the_model_server_with_every_check_on(pipeline):
     assert answer.disabled == []
     # The judge ran on every signal its fitted model reads, the draft's log-probabilities
     # (read through the server's API: 0 without them) among its inputs.
-    policy = pipeline.answerability
+    policy = pipeline.index.judge.policy
     assert answer.confidence is not None and policy is not None
     fitted = policy.shortcut if "shortcut" in answer.signals else policy.model
     assert fitted is not None and set(fitted.features) <= set(answer.signals)

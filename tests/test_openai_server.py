@@ -16,7 +16,7 @@ from typing import ClassVar
 import pytest
 
 from qa.config import Config
-from qa.pipeline import Pipeline
+from qa.pipeline import build_pipeline
 
 ROOT = Path(__file__).parents[1]
 SEED = ROOT / "seeds" / "000_61f43937c72d7f92.txt"
@@ -91,7 +91,7 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
         openai_base_url=server,
         openai_model="test-model",
     )
-    pipeline = Pipeline(config)
+    pipeline = build_pipeline(config)
     assert pipeline.prefix_state == "skipped"
     assert not pipeline.llm.llama_cpp  # no llama.cpp /props: chat requests only
     assert "test-model" in pipeline.model_name

@@ -174,12 +174,69 @@ def test_browser_streams_a_cited_answer_with_highlighted_source(page):
     assert not page.dialogs
 
 
+# Every state the question's answer (the chat's next .qa-answer) passes through, as shown.
+RECORD_STATES = """before => {
+  window.__qaStates = [];
+  const note = () => {
+    const answer = document.querySelectorAll('#qa-chatbot .qa-answer')[before];
+    if (!answer) return;
+    const state = {streaming: answer.classList.contains('qa-streaming'), text: answer.innerText};
+    const previous = window.__qaStates[window.__qaStates.length - 1];
+    if (!previous || previous.text !== state.text || previous.streaming !== state.streaming)
+      window.__qaStates.push(state);
+  };
+  if (window.__qaObserver) window.__qaObserver.disconnect();  // the last question's
+  window.__qaObserver = new MutationObserver(note);
+  window.__qaObserver.observe(document.body,
+    {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+ANSWERED = """before => document.querySelectorAll('#qa-chatbot .qa-answer').length > before
+  && !document.querySelector('#qa-chatbot .qa-streaming')"""
+
+
+@pytest.mark.browser
+def test_browser_never_takes_back_an_answer_it_showed(page):
+    """The draft streams visibly as unchecked; what replaces it is final and stays."""
+    from qa.ui import CHECKING_LABEL
+
+    # A fact, and a question the article only seems to answer (its draft may be refused).
+    for question in ["How far did the missiles fly?", "How fast did the missiles fly?"]:
+        before = page.locator("#qa-chatbot .qa-answer").count()
+        page.evaluate(RECORD_STATES, before)
+        box = page.locator("#qa-input textarea")
+        box.fill(question)
+        box.press("Enter")
+        page.wait_for_function(ANSWERED, arg=before, timeout=ANSWER_TIMEOUT * 1000)
+        page.wait_for_timeout(1500)  # anything that would still replace the final answer
+        states = page.evaluate("window.__qaStates")
+        shown = "\n".join(map(str, states))
+        drafts = [s for s in states if s["streaming"]]
+        assert drafts, f"{question}: no draft was streamed: {shown}"
+        assert all(CHECKING_LABEL in s["text"] for s in drafts), shown
+        first_final = next(i for i, s in enumerate(states) if not s["streaming"])
+        finals = states[first_final:]
+        assert all(not s["streaming"] for s in finals), shown
+        assert len({s["text"] for s in finals}) == 1, f"a final answer changed: {shown}"
+        assert CHECKING_LABEL not in finals[-1]["text"]
+
+
+@pytest.mark.browser
+def test_browser_offers_examples_about_the_indexed_documents(page):
+    from playwright.sync_api import expect
+
+    chat = page.locator("#qa-chatbot")
+    expect(chat).to_contain_text("Summarize 000_61f43937c72d7f92.txt.")
+    assert "missile" not in chat.inner_text().lower()
+    expect(page.locator("#qa-input textarea")).to_have_attribute(
+        "placeholder", re.compile("your documents")
+    )
+
+
 @pytest.mark.browser
 def test_browser_unanswerable_question_looks_different(page):
     from playwright.sync_api import expect
 
-    page.locator("#qa-chatbot").get_by_text("Who is the president of France?").click()  # example
-    page.locator(FINAL).first.wait_for(timeout=ANSWER_TIMEOUT * 1000)
+    _ask_in_browser(page, "Who is the president of France?")
 
     abstained = page.locator("#qa-chatbot .qa-answer.qa-abstained")
     expect(abstained).to_be_visible()
