@@ -116,6 +116,6 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
     # whose log-probability signals would silently read 0.
     from qa.answerability import LOGPROB_SIGNALS, JudgeModels
 
-    assert pipeline.answerability.model == JudgeModels.load().text_only
-    assert not LOGPROB_SIGNALS & set(pipeline.answerability.model.features)
+    assert pipeline.index.judge.policy.model == JudgeModels.load().text_only
+    assert not LOGPROB_SIGNALS & set(pipeline.index.judge.policy.model.features)
     assert all(r["path"] == "/v1/chat/completions" for r in FakeServer.requests)
