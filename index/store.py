@@ -608,6 +608,8 @@ class ServerBatch(WriteBatch):
                 if c.name not in {self.name, published}
                 and (c.metadata or {}).get("base") != self.name
             ]
+            if published:  # the collection of an index built before generations existed
+                stale.append(family)
             store.drop(stale)
 
     def superseded(self) -> IndexBusyError | None:

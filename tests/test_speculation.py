@@ -20,8 +20,7 @@ pytestmark = pytest.mark.slow
 QUESTIONS = [
     "How far did the missiles fly?",
     "Where were the missiles fired from?",
-    "Who is Lloyd Austin?",
-    "Quote the sentence that says when the missiles were fired.",
+    "Quote the sentence that says how far the missiles flew.",
 ]
 
 
@@ -48,7 +47,7 @@ SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
 
 
 def test_drafting_from_the_prompt_keeps_the_answers():
-    seed_text = SEED.read_text(encoding="utf-8")[:3000]
+    seed_text = SEED.read_text(encoding="utf-8")[:1500]  # the missiles' paragraphs
     plain, drafted_off, _ = _answers(seed_text, "off")
     speculated, drafted, accepted = _answers(seed_text, "ngram")
     assert drafted_off == 0
