@@ -502,13 +502,19 @@ class ServerStore(Store):
         batch = ServerBatch(self)
         try:
             yield batch
-        except BaseException as exc:
+        except Exception as exc:
             with suppress(Exception):  # unpublished: readers never saw it
                 batch.discard()
-            if isinstance(exc, Exception) and not isinstance(exc, QAError):
-                # Another ingest that published meanwhile removes this one's generation.
-                raise batch.superseded() or self.failure(exc) from exc
-            raise
+            # Another ingest that published meanwhile removes this one's generation: say
+            # that, whatever the write that then failed reported.
+            busy = None
+            with suppress(Exception):
+                busy = batch.superseded()
+            if busy is not None and busy is not exc:
+                raise busy from exc
+            if isinstance(exc, QAError):
+                raise
+            raise self.failure(exc) from exc
 
     def generations(self, name: str) -> list[chromadb.Collection]:
         """Every generation collection of ``name`` on the server, published or not."""
