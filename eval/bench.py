@@ -433,8 +433,8 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     results: dict[str, dict[str, Any]] = {}
     modes: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
-        for number, workload in enumerate(workloads):
-            store = Path(scratch) / f"store-{number}"
+        stores = [Path(scratch) / f"store-{n}" for n in range(len(workloads))]
+        for workload, store in zip(workloads, stores, strict=True):
             print(f"[{workload.name}] ingest (fresh store, then no-op)…", flush=True)
             ingest = bench_ingest(workload.docs, store)
             print(f"[{workload.name}] cold start (two fresh `qa ask` processes)…", flush=True)
@@ -449,10 +449,9 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
             results[workload.name] = {"ingest": ingest, "cold_start": cold, "warm": warm}
         for mode in args.compare_speculative or []:  # the same seed questions, each drafting mode
             print(f"[seed] warm pipeline, speculative {mode!r}…", flush=True)
-            store = Path(scratch) / "store-0"
             seed = workloads[0]
             modes[mode] = bench_warm(
-                config.replace(store_dir=store, seeds_dir=seed.docs, speculative=mode), seed
+                config.replace(store_dir=stores[0], seeds_dir=seed.docs, speculative=mode), seed
             )
     machine["load_average_after"] = os.getloadavg()
 

@@ -10,9 +10,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from qa.cli import Handler
 from qa.config import Config
-
-Handler = Callable[[argparse.Namespace, Config], int]
 
 
 def register(

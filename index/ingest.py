@@ -219,7 +219,7 @@ def ingest(
         if carried:  # a new generation: the unchanged passages, vectors and all
             _copy(base, target, carried)
         if new:
-            reusable = _stored_vectors(base, stale) if base is not None else {}
+            reusable = _stored_vectors(base, stale)  # nothing is stale without a base
             _embed_and_store(new, target, config, progress, reusable)
         if stale and target is base:
             target.delete(ids=stale)

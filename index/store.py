@@ -204,7 +204,12 @@ class WriteBatch:
     on a server; locally the file lock and the in-progress marker guard the in-place write.
     """
 
-    previous: Manifest | None  # the manifest when the ingest started
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        try:
+            self.previous = store.read_manifest()  # the manifest when the ingest started
+        except QAError:  # unreadable: the ingest replaces it
+            self.previous = None
 
     def collections(
         self, name: str, embed_model: str, *, rebuild: bool
@@ -321,12 +326,7 @@ class LocalStore(Store):
 class LocalBatch(WriteBatch):
     """An ingest into a local store: in place, under the store's file lock."""
 
-    def __init__(self, store: LocalStore) -> None:
-        self.store = store
-        try:
-            self.previous = store.read_manifest()
-        except QAError:  # unreadable: the ingest replaces it
-            self.previous = None
+    store: LocalStore
 
     def collections(
         self, name: str, embed_model: str, *, rebuild: bool
@@ -418,10 +418,9 @@ class ServerStore(Store):
     def collection(self, name: str, embed_model: str, *, create: bool) -> chromadb.Collection:
         """The published generation of ``name`` (``create`` makes ``name`` itself)."""
         if not create:
-            self.check_complete()
-            name = self.published(name)
+            return self.open_index(name, embed_model)[1]
         return self._call(
-            lambda: _collection(self.client(), self.where, name, embed_model, create=create)
+            lambda: _collection(self.client(), self.where, name, embed_model, create=True)
         )
 
     def open_index(
@@ -430,16 +429,16 @@ class ServerStore(Store):
         manifest = self.read_manifest()  # first: the generation opened is the one it names
         if manifest is None:
             raise IndexMissingError(f"no index on {self.where}; build it with `qa ingest`")
+        return manifest, self.published_collection(manifest, name, embed_model)
+
+    def published_collection(
+        self, manifest: Manifest, name: str, embed_model: str
+    ) -> chromadb.Collection:
+        """The collection ``manifest`` publishes (``name`` for an index built before)."""
         published = manifest.collection or name
-        collection = self._call(
+        return self._call(
             lambda: _collection(self.client(), self.where, published, embed_model, create=False)
         )
-        return manifest, collection
-
-    def published(self, name: str) -> str:
-        """The collection the manifest publishes (``name`` for an index built before)."""
-        manifest = self.read_manifest()
-        return manifest.collection if manifest and manifest.collection else name
 
     # --- bookkeeping records ----------------------------------------------------------
     def _bookkeeping(self) -> chromadb.Collection:
@@ -508,9 +507,10 @@ class ServerStore(Store):
             # Another ingest that published meanwhile removes this one's generation: say
             # that, whatever the write that then failed reported.
             busy = None
-            with suppress(Exception):
-                busy = batch.superseded()
-            if busy is not None and busy is not exc:
+            if not isinstance(exc, IndexBusyError):
+                with suppress(Exception):
+                    busy = batch.superseded()
+            if busy is not None:
                 raise busy from exc
             if isinstance(exc, QAError):
                 raise
@@ -551,12 +551,10 @@ def _text_prefix(collection: str) -> str:
 class ServerBatch(WriteBatch):
     """An ingest into a Chroma server: a new generation, published by the manifest."""
 
+    store: ServerStore
+
     def __init__(self, store: ServerStore) -> None:
-        self.store = store
-        try:
-            self.previous = store.read_manifest()
-        except QAError:  # unreadable: the ingest replaces it
-            self.previous = None
+        super().__init__(store)
         self.name = ""  # the generation this ingest writes, once it has one
 
     def collections(
@@ -566,7 +564,7 @@ class ServerBatch(WriteBatch):
         base = None
         if self.previous is not None and not rebuild:
             with suppress(QAError):  # a published collection that is gone: embed anew
-                base = store.collection(name, embed_model, create=False)
+                base = store.published_collection(self.previous, name, embed_model)
         self.name = f"{name}{GENERATION_MARK}{uuid.uuid4().hex}"
         # What it was started from: the publish that makes this base stale knows the
         # collection is a doomed or dead writer's, without comparing anyone's clock.
@@ -595,8 +593,7 @@ class ServerBatch(WriteBatch):
         busy = self.superseded()
         if busy is not None:
             raise busy
-        current = store.read_manifest()
-        published = current.collection if current else ""
+        published = self.previous.collection if self.previous else ""  # still published
         prefix = _text_prefix(self.name)
         store._put({prefix + text_key(doc): text_record(doc, e) for doc, e in texts.items()})
         manifest.collection = self.name

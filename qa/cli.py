@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.config import SPECULATIVE_MODES, Config
+from qa.config import CAUTION_LEVELS, SPECULATIVE_MODES, Config
 from qa.errors import QAError
 
 DISTRIBUTION = "qa-chat"
@@ -48,7 +48,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--caution",
-        choices=("low", "balanced", "high"),
+        choices=CAUTION_LEVELS,
         help="how readily a doubted answer is refused (default balanced; QA_CAUTION)",
     )
 

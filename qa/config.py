@@ -59,7 +59,7 @@ class Config(IndexConfig):
     # `draft_max` tokens, the model verifies them in one batch and keeps exactly what
     # greedy decoding would have written. `ngram_size` is how many of the last tokens must
     # recur in the prompt before what followed them there is proposed. Off: on 2 cores it
-    # made answers slower (`qa bench --speculative off,ngram`, docs/performance.md); on
+    # made answers slower (`qa bench --compare-speculative off,ngram`, docs/performance.md); on
     # a machine where decoding is slow against prompt reading it can pay.
     speculative: Speculative = "off"
     draft_max: int = 8

@@ -38,9 +38,9 @@ class EngineSettings:
     threads: int
     slot_dir: Path  # where saved slots (warmed prompt prefixes) live
     prompt_cache_mib: int  # host-RAM prompt cache shared by the slots
-    speculative: str = "off"  # one of qa.config.SPECULATIVE_MODES
-    draft_max: int = 16  # tokens proposed at most per step
-    ngram_size: int = 3  # "ngram": tokens that must recur before a lookup proposes
+    speculative: str  # one of qa.config.SPECULATIVE_MODES
+    draft_max: int  # tokens proposed at most per step
+    ngram_size: int  # "ngram": tokens that must recur before a lookup proposes
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port
     api_key: str = ""
@@ -122,7 +122,7 @@ def configure_speculation(params: Any, settings: EngineSettings) -> None:
     verification keeps exactly the tokens it would have written one by one. It is off by
     default because on 2 cores it does not pay: decode is ~31 ms a token here and a
     verified proposal costs about as much per token, so with 35-40 % of proposed tokens
-    accepted answers got slower (docs/performance.md, ``qa bench --speculative off,ngram``).
+    accepted answers got slower (docs/performance.md, ``qa bench --compare-speculative off,ngram``).
     A draft model (the 0.5B Qwen) was slower still and cannot follow a restored slot.
     """
     import xllamacpp

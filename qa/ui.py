@@ -122,7 +122,7 @@ def render_streaming(raw: str) -> str:
     )
 
 
-def example_questions(docs: Sequence[str], limit: int = 3) -> list[str]:
+def example_questions(docs: Sequence[str]) -> list[str]:
     """Questions offered under the chat, made from the indexed documents' own names.
 
     They name what the user dropped in ("Summarize lease.pdf."), so a contract is never
@@ -131,7 +131,7 @@ def example_questions(docs: Sequence[str], limit: int = 3) -> list[str]:
     questions = [f"Summarize {doc}." for doc in docs[:2]]
     if docs:
         questions.append(f"What are the key dates and figures in {docs[0]}?")
-    return questions[:limit]
+    return questions
 
 
 def render_error(message: str) -> str:
