@@ -26,6 +26,10 @@ class IndexCorruptError(QAError):
     """The store on disk cannot be read."""
 
 
+class GenerationRemovedError(IndexMissingError):
+    """The index generation a reader had open was replaced and removed: open the newest."""
+
+
 class EmbeddingMismatchError(QAError):
     """The store was written with a different embedding model than the one configured."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from index.errors import (
     ConfigError,
     EmbeddingMismatchError,
+    GenerationRemovedError,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
@@ -23,6 +24,7 @@ from index.errors import (
 __all__ = [
     "ConfigError",
     "EmbeddingMismatchError",
+    "GenerationRemovedError",
     "IndexBusyError",
     "IndexCorruptError",
     "IndexMissingError",

@@ -30,7 +30,7 @@ from qa.config import Config
 from qa.context import ContextPlan, plan_context, whole_corpus_fits
 from qa.draft import Draft, Drafter
 from qa.engine import LocalEngine, start_local_engine
-from qa.errors import QAError
+from qa.errors import GenerationRemovedError, QAError
 from qa.judge import Judge
 from qa.kinds import Kind
 from qa.llm import LLMClient, connect, metered, model_label
@@ -40,7 +40,7 @@ from qa.questions import History, clean_question, normalise_history
 from qa.render import render
 from qa.retrieval import Retrieved
 from qa.similarity import EmbeddingSimilarity
-from qa.snapshot import Indexes, IndexSnapshot, SnapshotGuard, StoreIndexes
+from qa.snapshot import READ_ATTEMPTS, Indexes, IndexSnapshot, SnapshotGuard, StoreIndexes
 from qa.support import SourceSentence, sentences_in
 from qa.types import Answer, Delta, Passage
 
@@ -186,8 +186,19 @@ class Pipeline:
                 raise QAError("this pipeline was closed; ask through get_pipeline() again")
             self._in_flight += 1
         try:
-            self.refresh()
-            yield from self._answer(text, turns, clock)
+            for attempt in range(READ_ATTEMPTS):
+                self.refresh()
+                shown = False
+                try:
+                    for item in self._answer(text, turns, clock):
+                        shown = True
+                        yield item
+                    break
+                except GenerationRemovedError:
+                    # The generation this answer read was removed by a later ingest before
+                    # anything was shown: answer again from the newest one.
+                    if shown or attempt + 1 == READ_ATTEMPTS:
+                        raise
         finally:
             with self._flight:
                 self._in_flight -= 1

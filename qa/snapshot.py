@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from index.ingest import ingest
 from index.store import vector_store
 from qa.config import Config
-from qa.errors import IndexMissingError, QAError
+from qa.errors import GenerationRemovedError, IndexMissingError, QAError
 from qa.judge import Judge
 from qa.prompts import abstain_text
 from qa.retrieval import HybridRetriever, Retrieved
@@ -25,6 +25,9 @@ from qa.support import SourceSentence, source_sentences
 from qa.types import Passage
 
 # Makes the judge of a snapshot from its sentences and its refusal wording.
+# How often a reader opens the newest generation again when the one it had was removed.
+READ_ATTEMPTS = 3
+
 JudgeFactory = Callable[[Sequence[SourceSentence], str], Judge]
 
 
@@ -170,18 +173,27 @@ class StoreIndexes:
     def load(self) -> IndexSnapshot:
         """Read the store's index into a new snapshot (and keep it as the current one)."""
         config, store = self.config, self.store
-        try:
-            manifest, collection = store.open_index(config.collection, config.embed_model)
-        except IndexMissingError:
-            if not config.seeds_dir.exists():
-                raise
-            ingest(config.seeds_dir, config)  # first use: build the index from the seeds
-            manifest, collection = store.open_index(config.collection, config.embed_model)
-        vectors = vector_store(collection)
-        try:
-            nodes = vectors.get_nodes(None)
-        except Exception as exc:
-            raise store.failure(exc) from exc
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                manifest, collection = store.open_index(config.collection, config.embed_model)
+            except GenerationRemovedError:
+                continue
+            except IndexMissingError:
+                if not config.seeds_dir.exists():
+                    raise
+                ingest(config.seeds_dir, config)  # first use: build the index from the seeds
+                manifest, collection = store.open_index(config.collection, config.embed_model)
+            vectors = vector_store(collection)
+            try:
+                nodes = vectors.get_nodes(None)
+                break
+            except Exception as exc:
+                failure = store.failure(exc)
+                if isinstance(failure, GenerationRemovedError) and attempt + 1 < READ_ATTEMPTS:
+                    continue  # removed between the manifest and its passages: the newest now
+                raise failure from exc
+        else:
+            raise GenerationRemovedError(f"the index on {store.where} kept changing; ask again")
         if not nodes:
             raise IndexMissingError(f"the index on {store.where} is empty; run `qa ingest`")
         retriever = HybridRetriever(vectors, self._embedder, nodes, config.top_k)
