@@ -81,15 +81,28 @@ def test_every_real_paragraph_of_a_plain_note_is_indexed_and_answers(tmp_path_fa
     assert "40" in sales.text, (sales.text, sales.reasons)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known miss (2026-12-03): the verifier keeps the negative answer now, but the "
-    "model's yes/no probe reads P(Yes) 0.73 over 'did not reveal', so 'Yes, ... did not ...' "
-    "stands",
-)
-def test_a_yes_no_question_a_negative_statement_answers_is_answered_no(tmp_path_factory, on_engine):
+@pytest.fixture(scope="module")
+def ministry_answer(tmp_path_factory, on_engine):
+    """The yes/no question a negative statement answers, asked once for the two tests."""
     config = _corpus(tmp_path_factory, on_engine, "ministry", {"ministry.txt": MINISTRY})
     answer = ask("Did the ministry reveal the type of the missiles?", config=config)
+    print(f"\nministry -> {answer.text!r} ({answer.decision}, {answer.confidence})")
+    return answer
+
+
+def test_a_yes_no_question_a_negative_statement_answers_is_answered_with_it(ministry_answer):
+    """The factual negative is not taken for a refusal: it is shown, citing its sentence."""
+    answer = ministry_answer
     assert answer.kind == "yes_no" and not answer.abstained, (answer.text, answer.reasons)
-    assert answer.text.startswith("No"), answer.text
-    assert "did not reveal" in " ".join(c.quote for c in answer.citations)
+    assert "did not reveal" in " ".join(c.quote for c in answer.citations), answer.citations
+    source = MINISTRY
+    assert all(source[c.start : c.end] == c.quote for c in answer.citations), answer.citations
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss: the polarity check reads the 'did not reveal' sentence as Yes "
+    "(P(yes) above 0.5), so the answer opens 'Yes, the ministry did not reveal ...'",
+)
+def test_a_yes_no_question_a_negative_statement_answers_is_answered_no(ministry_answer):
+    assert ministry_answer.text.startswith("No"), ministry_answer.text

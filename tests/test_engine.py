@@ -15,6 +15,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
 
 import pytest
 from served_app import ROOT, SEEDS, app_env
@@ -25,6 +28,9 @@ from qa.errors import ConfigError
 from qa.pipeline import Pipeline, SnapshotGuard, build_pipeline
 from qa.prompts import abstain_text, answer_messages
 from qa.ui import check_exposure, read_auth_file
+
+T = TypeVar("T")
+ANSWER_TIMEOUT = 600  # seconds for both answers (2 CPU cores, two at once)
 
 
 # --- no model ----------------------------------------------------------------------------
@@ -47,10 +53,39 @@ def test_snapshot_swap_waits_for_answers_in_flight():
     assert events == ["answered", "swapped"]
 
 
+def _in_thread(work: Callable[[], T]) -> Future[T]:
+    """``work()`` on a daemon thread: a test reads it with a timeout and never hangs on it."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed to the test through the future
+            future.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
 def test_readers_do_not_wait_for_each_other():
+    """Two answers on two threads hold the read share at the same time: each one waits,
+    inside, for the other to come in too, which it could not if readers excluded each other."""
     guard = SnapshotGuard()
-    with guard.reading(), guard.reading():
-        pass  # a second answer starts while the first is still running
+    both_inside = threading.Barrier(2, timeout=5)
+
+    def answer() -> int:
+        with guard.reading():
+            return both_inside.wait()  # BrokenBarrierError if the other never comes in
+
+    answers = [_in_thread(answer) for _ in range(2)]
+    assert sorted(a.result(timeout=10) for a in answers) == [0, 1]
+
+    # Both shares were given back: a swap goes through at once.
+    def swap() -> str:
+        with guard.writing():
+            return "swapped"
+
+    assert _in_thread(swap).result(timeout=5) == "swapped"
 
 
 @pytest.mark.parametrize(
@@ -118,18 +153,13 @@ def test_two_questions_at_once_from_one_process_are_not_mixed(pipeline):
         "Where were the missiles fired from?": ("Sunan", "400"),
         "How far did the missiles fly?": ("400", "Sunan"),
     }
-    answers: dict[str, object] = {}
     busy: list[int] = []
-
-    def ask(question: str) -> None:
-        answers[question] = pipeline.ask(question)
-
-    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
-    for thread in threads:
-        thread.start()
-    while any(t.is_alive() for t in threads):
+    futures = {q: _in_thread(lambda q=q: pipeline.ask(q)) for q in questions}
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while not all(f.done() for f in futures.values()) and time.monotonic() < deadline:
         busy.append(sum(slot["is_processing"] for slot in _slots(pipeline)))
         time.sleep(0.05)
+    answers = {q: f.result(timeout=1) for q, f in futures.items()}  # raises, never hangs
     assert max(busy) == 2, busy  # both slots decoded at the same time: no global lock
     for question, (own, other) in questions.items():
         answer = answers[question]

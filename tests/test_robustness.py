@@ -13,13 +13,17 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from served_app import ROOT, SEEDS, Served, answer_part, app_env, chat, client_for, start_app
 
-from eval.load import markdown_table, run_load
+from eval.load import TURNS, markdown_table, run_load, session_plan
+from eval.load_sessions import is_abstained, is_error, read_as
 from qa.config import Config
 from qa.errors import IndexCorruptError, InvalidQuestionError
+from qa.prompts import ABSTAIN_TEXT, MULTI_DOCUMENT_ABSTAIN_TEXT
 
 SEED = SEEDS / "000_61f43937c72d7f92.txt"
 START_TIMEOUT = 300  # seconds: a fresh store is indexed first, then the models load
@@ -59,6 +63,33 @@ def _healthy(served: Served) -> None:
     assert "Sunan" in answer_part(answer), answer
 
 
+class _Recorder:
+    """A ``gradio_client.Client`` for :func:`eval.load.run_load` that keeps every chat
+    message its session got, in order, with the question it answered."""
+
+    def __init__(self, client) -> None:
+        self.client, self.got = client, []
+
+    def submit(self, question: str, api_name: str) -> _Recorder._Job:
+        return self._Job(self, question, self.client.submit(question, api_name=api_name))
+
+    class _Job:
+        def __init__(self, recorder: _Recorder, question: str, job) -> None:
+            self.recorder, self.question, self.job = recorder, question, job
+
+        def result(self, timeout: float) -> str:
+            message = self.job.result(timeout=timeout)
+            self.recorder.got.append((self.question, message))
+            return message
+
+
+def _cited(message: str) -> bool:
+    """A chat answer whose every linked marker ``[n]`` has its source shown, and one at least."""
+    linked = set(re.findall(r'href="#(qa-src-\w+-\d+)"', answer_part(message)))
+    shown = set(re.findall(r'<details class="qa-source" id="(qa-src-\w+-\d+)"', message))
+    return bool(linked) and linked <= shown
+
+
 class TestServedApp:
     """One real server (fresh store) for load and oversized input."""
 
@@ -70,20 +101,61 @@ class TestServedApp:
         finally:
             served.stop()
 
-    @pytest.mark.xfail(
-        strict=False,
-        reason="known miss (2026-12-03): one follow-up ('When did he hold a news briefing?') "
-        "was refused under load; no answer was lost or crossed",
-    )
-    def test_concurrent_sessions_each_get_their_own_answers(self, served):
+    @pytest.fixture(scope="class")
+    def load(self, served):
         """4 browser sessions x (question, follow-up, question, off-topic), all at once on a
-        2-slot engine (so two wait in line): every answer right, every follow-up read with
-        its own session's history. (test_scale_out runs 8 sessions over two replicas.)"""
-        report = run_load([served.url], sessions=4, timeout=ANSWER_TIMEOUT)
+        2-slot engine (so two wait in line); the report and every session's own messages."""
+        recorders: list[_Recorder] = []
+
+        def client_factory(url: str) -> _Recorder:
+            recorder = _Recorder(client_for(served))
+            recorders.append(recorder)
+            return recorder
+
+        report = run_load(
+            [served.url], sessions=4, timeout=ANSWER_TIMEOUT, client_factory=client_factory
+        )
         print("\n" + markdown_table(report))
-        assert report["questions"] == 16
-        assert not report["problems"], "\n".join(report["problems"])
+        for problem in report["problems"]:
+            print(f"- {problem}")
+        return report, {recorder.got[0][0]: recorder.got for recorder in recorders if recorder.got}
+
+    def test_concurrent_sessions_each_get_their_own_answers(self, served, load):
+        """No answer lost or crossed: every session gets its own 4 answers, each follow-up
+        read with its own session's history and no other's, and every answer is cited or a
+        clean refusal (the off-topic one always a refusal). test_scale_out runs 8 sessions
+        over two replicas."""
+        report, transcripts = load
+        assert report["questions"] == 16, report
+        lost_or_mixed = [p for p in report["problems"] if ": lost: " in p or ": mixed: " in p]
+        assert report["lost"] == report["mixed"] == 0, "\n".join(lost_or_mixed)
+        plans = [session_plan(n) for n in range(4)]
+        assert len({plan.first for plan in plans}) == 4  # a transcript is known by its first
+        subjects = {plan.subject for plan in plans}
+        for plan in plans:
+            transcript = transcripts.get(plan.first)
+            assert transcript is not None, (plan.first, list(transcripts))
+            assert [q for q, _ in transcript] == list(plan.questions()), transcript
+            messages = dict(zip(TURNS, (m for _, m in transcript), strict=True))
+            for turn, message in messages.items():
+                assert not is_error(message), (plan.first, turn, message[:500])
+                assert is_abstained(message) or _cited(message), (plan.first, turn, message)
+            read = read_as(messages["follow_up"])
+            others = {s for s in subjects - {plan.subject} if s not in plan.follow_up}
+            assert plan.subject in read and not any(s in read for s in others), (plan, read)
+            assert is_abstained(messages["off_topic"]), messages["off_topic"][:500]
         _healthy(served)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="known miss: under load one follow-up ('When did he hold a news briefing?') is "
+        "refused ('The article does not say.') where the answer is Monday",
+    )
+    def test_concurrent_sessions_answers_name_what_each_question_asks(self, load):
+        """The content of those answers: each holds what its question asks (the 1.5B
+        model's quality under load, not the serving)."""
+        report, _ = load
+        assert report["wrong"] == 0, "\n".join(report["problems"])
 
     def test_a_100_kb_question_is_a_readable_error_and_the_server_stays_up(self, served):
         from gradio_client.exceptions import AppError
@@ -150,29 +222,36 @@ def edited(tmp_path_factory, engine_flags):
         served.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known miss (2026-12-03): on two documents the seed question was answered "
-    "'Pyongyang [1]' citing a sentence without 'Sunan' (answer content, not generations)",
-)
-def test_readers_move_to_the_writers_generation_and_never_mix_two(edited):
-    """Two ingests of an edited document run while the app answers: answers in flight come
-    wholly from the old generation or wholly from the new one, never go back to the old
-    one, and once the writers are done every answer is the new generation's."""
+@dataclass
+class WritersRan:
+    """What the readers got while two ingests of the edited harbor.txt ran, and after."""
+
+    served: Served
+    before: Any  # the manifest before the edit
+    first: dict  # the harbor answer before the edit
+    harbor: list[dict]  # the harbor answers while the writers ran, in order
+    seed: list[tuple[str, str, dict]]  # (question, expected, answer) on the unchanged seed
+    after: dict  # the harbor answer once the writers are done
+    during: int  # rounds asked while a writer was still running
+    writers: list[tuple[int, str, str]]  # each writer's (exit code, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def writers_ran(edited) -> WritersRan:
+    """Two ingests of an edited document run while the app answers, asked once for the
+    module's two tests."""
     from gradio_client import Client
 
-    from index.store import Manifest, open_collection
+    from index.store import Manifest
 
     served, seeds = edited
     before = Manifest.read(served.store)
-    passages = sum(doc["passages"] for doc in before.docs.values())
     client = Client(served.url, verbose=False)
 
     def ask(question: str) -> dict:
         return client.submit(question, api_name="/ask").result(timeout=ANSWER_TIMEOUT)
 
-    assert _harbor_version(ask(HARBOR_QUESTION)) == 1  # before the edit
-
+    first = ask(HARBOR_QUESTION)  # before the edit
     (seeds / HARBOR).write_text(HARBOR_VERSIONS[2])
     command = [sys.executable, "-m", "qa", "ingest", str(seeds), "--store", str(served.store)]
     writers = [
@@ -188,41 +267,63 @@ def test_readers_move_to_the_writers_generation_and_never_mix_two(edited):
         question, expected = SEED_QUESTIONS[len(seed) % len(SEED_QUESTIONS)]
         seed.append((question, expected, ask(question)))
     after = ask(HARBOR_QUESTION)  # the writers are done
-
-    assert during >= 1, "no question was asked while an ingest was running"
+    outputs = []
+    for writer in writers:
+        out, err = (stream.decode() for stream in writer.communicate(timeout=60))
+        outputs.append((writer.returncode, out, err))
     versions = [_harbor_version(result) for result in harbor]
     print(f"\nharbor.txt versions answered while the writers ran: {versions}")
-    assert None not in versions, [r for r, v in zip(harbor, versions, strict=True) if v is None]
+    for question, _, result in seed:
+        print(
+            f"{question} -> {result['text']!r} citing {[c['quote'] for c in result['citations']]}"
+        )
+    return WritersRan(served, before, first, harbor, seed, after, during, outputs)
+
+
+def test_readers_move_to_the_writers_generation_and_never_mix_two(writers_ran):
+    """Answers in flight come wholly from the old generation or wholly from the new one,
+    never go back to the old one, and once the writers are done every answer is the new
+    generation's; the unchanged document is answered from its own exact sentences (or
+    cleanly refused) throughout, and one writer made the edit, once."""
+    from index.store import Manifest, open_collection
+
+    ran = writers_ran
+    served, before = ran.served, ran.before
+    assert _harbor_version(ran.first) == 1, ran.first  # before the edit
+    assert ran.during >= 1, "no question was asked while an ingest was running"
+    versions = [_harbor_version(result) for result in ran.harbor]
+    assert None not in versions, [r for r, v in zip(ran.harbor, versions, strict=True) if v is None]
     assert versions == sorted(versions), versions  # never back to the old generation
-    assert _harbor_version(after) == 2, after  # the new generation is picked up
+    assert _harbor_version(ran.after) == 2, ran.after  # the new generation is picked up
     source = SEED.read_text()
-    # The unchanged document answers throughout, from its own exact sentences (the wording
-    # of these answers is test_ask_e2e's business; on two documents the 1.5B model answers
-    # tersely, e.g. "Russia [1]." citing the Vostochny sentence).
-    for question, expected, result in seed:
-        assert not result["abstained"] and result["citations"], (question, result)
-        assert any(expected in c["quote"] for c in result["citations"]), (question, result)
+    for question, _, result in ran.seed:
+        markers = {int(n) for n in re.findall(r"\[(\d+)\]", result["text"])}
+        if result["abstained"]:
+            assert result["text"].startswith(MULTI_DOCUMENT_ABSTAIN_TEXT), (question, result)
+        else:
+            assert result["citations"] and markers, (question, result)  # no uncited claim
+        assert markers <= {c["number"] for c in result["citations"]}, (question, result)
         assert all(c["doc"] == SEED.name for c in result["citations"]), result
         assert all(source[c["start"] : c["end"]] == c["quote"] for c in result["citations"])
 
     # One writer replaced harbor.txt's passages; a second one that got the lock after it
     # found nothing to do, and one that did not get it was turned away with one line.
+    passages = sum(doc["passages"] for doc in before.docs.values())
     manifest = Manifest.read(served.store)
     total = sum(doc["passages"] for doc in manifest.docs.values())
     removed, added = before.docs[HARBOR]["passages"], manifest.docs[HARBOR]["passages"]
     edit = f"{added} added, {removed} removed, {passages - removed} unchanged"
     again = f"0 added, 0 removed, {total} unchanged"
     outputs = []
-    for writer in writers:
-        out, err = (stream.decode() for stream in writer.communicate(timeout=60))
+    for returncode, out, err in ran.writers:
         assert "Traceback" not in err, err
-        if writer.returncode == 0:
+        if returncode == 0:
             outputs.append(out)
         else:
-            assert writer.returncode == 2, (writer.returncode, err)
+            assert returncode == 2, (returncode, err)
             assert err.startswith("error: another process is writing"), err
             assert len(err.strip().splitlines()) == 1, err
-    print(f"concurrent ingest: {len(outputs)}/2 writers completed, {during} rounds during")
+    print(f"concurrent ingest: {len(outputs)}/2 writers completed, {ran.during} rounds during")
     assert sum(edit in out for out in outputs) == 1, outputs  # exactly one made the edit
     assert all(edit in out or again in out for out in outputs), outputs
     assert manifest.generation == before.generation + len(outputs)
@@ -231,6 +332,20 @@ def test_readers_move_to_the_writers_generation_and_never_mix_two(edited):
     ids = collection.get(include=[])["ids"]
     assert len(ids) == len(set(ids)) == total  # one copy of every passage
     assert served.process.poll() is None, served.log()[-3000:]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss: on two documents 'Where were the missiles fired from?' is answered "
+    "'Pyongyang [1].' citing the Jung Pak sentence, not the Sunan one",
+)
+def test_the_unchanged_document_answers_its_questions_while_the_writers_run(writers_ran):
+    """The content of the seed answers asked between the writers' rounds: each is answered,
+    citing the sentence that holds what is asked (the 1.5B model's quality on two
+    documents, not the generations; test_ask_e2e asks them on the seed alone)."""
+    for question, expected, result in writers_ran.seed:
+        assert not result["abstained"] and result["citations"], (question, result)
+        assert any(expected in c["quote"] for c in result["citations"]), (question, result)
 
 
 # --- bad input through the CLI and the Python API ----------------------------------------
@@ -280,33 +395,49 @@ def test_control_characters_inside_a_real_question_are_ignored(pipeline, config)
     _check_citations(answer)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known miss (2026-12-03): the judge fitted on SQuAD lets through an answer about "
-    "the eastern coast for the Korean question (its window self-check says yes)",
-)
-def test_a_korean_question_gets_a_cited_answer_or_a_clean_refusal(pipeline, config):
-    """A question in another language (the article is English) is read as typed, and gets
-    either the cited answer or the article's refusal, never a crash, an uncited claim or a
-    quote that is not in the article."""
-    from qa import Answer, ask
-    from qa.prompts import ABSTAIN_TEXT
+KOREAN = "미사일은 어디에서 발사되었나요?"  # "Where were the missiles fired from?"
 
-    question = "미사일은 어디에서 발사되었나요?"  # "Where were the missiles fired from?"
-    answer = ask(question, config=config)
+
+@pytest.fixture(scope="module")
+def korean(pipeline, config):
+    """The Korean question's answer, asked once for the two tests."""
+    from qa import ask
+
+    answer = ask(KOREAN, config=config)
     print(f"\nKorean question -> {answer.text!r} (abstained={answer.abstained})")
-    assert isinstance(answer, Answer) and answer.question == question  # kept as typed
+    return answer
+
+
+def test_a_korean_question_gets_a_cited_answer_or_a_clean_refusal(korean):
+    """A question in another language (the article is English) is read as typed, and gets
+    either a cited answer or the article's refusal, never a crash, an uncited claim or a
+    quote that is not in the article."""
+    from qa import Answer
+
+    answer = korean
+    assert isinstance(answer, Answer) and answer.question == KOREAN  # kept as typed
     source = SEED.read_text()
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert markers == {c.number for c in answer.citations}, answer  # no marker without a source
     assert all(source[c.start : c.end] == c.quote for c in answer.citations), answer.citations
     refusal = answer.abstained and answer.text.startswith(ABSTAIN_TEXT)
-    cited = (
-        not answer.abstained
-        and bool(answer.citations)
-        and any("Sunan" in c.quote for c in answer.citations)  # the sentence that answers it
-    )
+    cited = not answer.abstained and bool(answer.citations)
     assert refusal != cited, answer  # exactly one of the two, nothing else
+    if cited:  # every sentence of the answer carries its marker
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", answer.text) if s.strip()]
+        assert all(re.search(r"\[\d+\]", s) for s in sentences), answer.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss: the Korean question is answered with the eastern-coast sentence "
+    "('North Korea fired two short-range ballistic missiles off its eastern coast ... [1]'), "
+    "not the Sunan one, and the judge lets it through",
+)
+def test_a_korean_question_answered_cites_the_sentence_that_answers_it(korean):
+    """An answer (not a refusal) to it cites the Sunan sentence: the judge's quality on a
+    question in another language."""
+    assert korean.abstained or any("Sunan" in c.quote for c in korean.citations), korean
 
 
 def test_store_deleted_then_corrupted_under_a_running_pipeline(pipeline, config):

@@ -51,10 +51,10 @@ def _every_sentence_cited(answer: Answer) -> None:
         pytest.param(
             "Where did Kim and Putin meet in 2021?",  # date swap: they met in 2019
             marks=pytest.mark.xfail(
-                strict=False,
-                reason="known miss (2026-12-03): the judge fitted on 579 SQuAD answers does not "
-                "use the missing-figure signal (CV AUROC 0.41 across articles) and the window "
-                "self-check says yes (0.95)",
+                strict=True,
+                reason="known miss: answered 'Russia's Vostochny Cosmodrome [1]'; the judge's "
+                "fitted model (self_check_window, min_logprob, missing_names) has no "
+                "missing-figure signal, so the 2021 its cited sentence lacks does not count",
             ),
         ),
         "Which missiles did not fly more than 400 miles on Wednesday?",  # negation swap
@@ -81,11 +81,6 @@ def test_a_summary_has_every_sentence_cited(seed_config):
     _every_sentence_cited(answer)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 19): the 1.5B model's two-sentence summary opens with an "
-    "invented date; the verifier drops that sentence, and with it the missile launches",
-)
 def test_a_two_sentence_summary_keeps_the_main_event(seed_config):
     answer = ask("Summarize the article in two sentences.", config=seed_config)
     assert "missile" in answer.text.lower(), answer.text
@@ -127,13 +122,30 @@ def test_a_yes_no_question_the_text_contradicts_is_answered_no(
     assert any(contradiction in c.quote for c in answer.citations), answer.citations
 
 
+@pytest.fixture(scope="module")
+def false_premise(seed_config) -> Answer:
+    """The answer to a question whose premise the article contradicts (it says eastern)."""
+    return ask("Why did North Korea fire missiles off its western coast?", config=seed_config)
+
+
+def test_a_false_premise_is_never_taken_as_given(false_premise):
+    """Refused or corrected, never answered as if the missiles flew off the western coast;
+    whatever it quotes is the article's own text."""
+    answer = false_premise
+    assert answer.abstained or "eastern" in answer.text.lower(), answer.text
+    assert answer.abstained == answer.text.startswith("The article does not say"), answer.text
+    source = SEED.read_text()
+    assert all(source[c.start : c.end] == c.quote for c in answer.citations), answer.citations
+
+
 @pytest.mark.xfail(
-    strict=False,
-    reason="known miss (2026-12-03): the model refuses and quotes the 19-missile sentence "
-    "instead of the eastern-coast one",
+    strict=True,
+    reason="known miss: the model refuses ('The article does not say. It only says North "
+    "Korea fired 19 ballistic missiles ...') and quotes the 19-missile sentence, not the "
+    "eastern-coast one",
 )
-def test_a_false_premise_is_corrected_with_a_citation(seed_config):
-    answer = ask("Why did North Korea fire missiles off its western coast?", config=seed_config)
+def test_a_false_premise_is_corrected_with_a_citation(false_premise):
+    answer = false_premise
     assert "eastern" in answer.text.lower() and answer.citations, answer.text
 
 
@@ -211,9 +223,9 @@ def test_the_verifier_drops_a_claim_whose_place_is_not_in_its_cited_sentence(see
             "Who is the U.S. deputy special representative for North Korea?",
             "Jung Pak",
             marks=pytest.mark.xfail(
-                strict=False,
-                reason="known miss (issue 19 note): the model answers Matthew Miller and the "
-                "verifier finds the title's words and the name in two cited sentences",
+                strict=True,
+                reason="known miss: the model answers 'David Choi [1]' (the article's reporter) "
+                "and the judge lets it through",
             ),
         ),
     ],
