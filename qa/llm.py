@@ -21,6 +21,7 @@ server (``/props`` does not answer as llama.cpp's does) only chat answers are us
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,6 +42,9 @@ from qa.models import MODELS
 from qa.types import EngineUsage
 
 log = logging.getLogger(__name__)
+
+# The slowest prompt reading (tokens/s) a warm-up is given time for: two busy laptop cores.
+SLOWEST_PREFILL_TOKENS_PER_S = 8.0
 
 # The usage the requests of the answer being computed in this context add to.
 _USAGE: ContextVar[EngineUsage | None] = ContextVar("qa_engine_usage", default=None)
@@ -128,6 +132,7 @@ class LLMClient:
         self.slot_context = _slot_context(props) if props else 0
         self.model_path = str(props.get("model_path", "")) if props else ""
         self._prefix_file: str | None = None  # the saved slot of the warmed prefix
+        self._server_lost = False  # a request found the server unreachable
 
     # --- what this server can do ---------------------------------------------------
     @property
@@ -254,7 +259,14 @@ class LLMClient:
         self._prefix_file = None
         state = "restored" if self._slot_action(0, "restore", name) else "computed"
         if state == "computed":
-            self._post("/completion", {"prompt": prefix, "n_predict": 0, "id_slot": 0})
+            # Reading a whole slot is the one long request; it gets the time a full slot
+            # takes at the slowest prefill planned for, not an answer's timeout.
+            full_slot = self.slot_context / SLOWEST_PREFILL_TOKENS_PER_S
+            self._post(
+                "/completion",
+                {"prompt": prefix, "n_predict": 0, "id_slot": 0},
+                timeout=max(self.timeout, full_slot),
+            )
             if not self._slot_action(0, "save", name):
                 return "computed"  # a server without slot files: the others read on demand
         self._prefix_file = name
@@ -281,6 +293,15 @@ class LLMClient:
         idle = [s["id"] for s in slots if isinstance(s, dict) and not s.get("is_processing")]
         return sum(self._slot_action(slot, "restore", self._prefix_file) for slot in idle)
 
+    def _refill_after_outage(self) -> None:
+        """The server was unreachable: if it is back (perhaps restarted, its slots empty),
+        give its idle slots the saved prefix before the request that needs it."""
+        if not self._server_lost:
+            return
+        self._server_lost = False
+        with contextlib.suppress(LLMError):  # still away: the request itself says so
+            self.refill_idle_slots()
+
     def _slot_action(self, slot: int, action: str, filename: str) -> bool:
         response = self._request(
             "POST", f"/slots/{slot}", params={"action": action}, json={"filename": filename}
@@ -304,8 +325,15 @@ class LLMClient:
                 raise self._failure(exc) from exc
         raise AssertionError("unreachable")
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._request("POST", path, json=body)
+    def _post(
+        self, path: str, body: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """One JSON request; ``timeout`` (seconds) replaces the client's where given."""
+        self._refill_after_outage()
+        options: dict[str, Any] = {"json": body}
+        if timeout is not None:
+            options["timeout"] = httpx.Timeout(timeout, connect=10.0)
+        response = self._request("POST", path, **options)
         self._check(response)
         result = response.json()
         _log_timings(path, result)
@@ -318,6 +346,7 @@ class LLMClient:
         closed (llama.cpp's server drops idle keep-alive connections after 5 s) is sent
         once more on a fresh one; nothing has been shown to the user yet.
         """
+        self._refill_after_outage()
         url = self.root + path
         deadline = time.monotonic() + self.timeout
         for attempt in (1, 2):
@@ -372,6 +401,8 @@ class LLMClient:
         if isinstance(exc, httpx.TimeoutException):
             return LLMError(self._busy())
         failure = f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+        if isinstance(exc, httpx.TransportError):
+            self._server_lost = True
         if self.remote:
             return LLMError(
                 f"the LLM server at {self.base_url} failed or is unreachable ({failure}); "

@@ -15,6 +15,7 @@ answer mixes two generations of the index.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -30,7 +31,7 @@ from qa.config import Config
 from qa.context import ContextPlan, plan_context, whole_corpus_fits
 from qa.draft import Draft, Drafter
 from qa.engine import LocalEngine, start_local_engine
-from qa.errors import GenerationRemovedError, QAError
+from qa.errors import GenerationRemovedError, LLMError, QAError
 from qa.judge import Judge
 from qa.kinds import Kind
 from qa.llm import LLMClient, connect, metered, model_label
@@ -43,6 +44,8 @@ from qa.similarity import EmbeddingSimilarity
 from qa.snapshot import READ_ATTEMPTS, Indexes, IndexSnapshot, SnapshotGuard, StoreIndexes
 from qa.support import SourceSentence, sentences_in
 from qa.types import Answer, Delta, Passage
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "IndexSnapshot",
@@ -105,9 +108,17 @@ class Pipeline:
         return next((r for r in self._resources if isinstance(r, LocalEngine)), None)
 
     def refresh(self) -> None:
-        """Pick up a newer ingest, and put the new prompt prefix into the engine's slots."""
+        """Pick up a newer ingest, and put the new prompt prefix into the engine's slots.
+
+        A warm-up that fails (the model server is busy or away) does not undo the new
+        index: the prefix is then read by the first question that needs it.
+        """
         if self.indexes.refresh():
-            self.prefix_state = self.warm()
+            try:
+                self.prefix_state = self.warm()
+            except LLMError as exc:
+                log.warning("the new index's prompt prefix was not warmed: %s", exc)
+                self.prefix_state = "failed"
 
     def close(self) -> None:
         """Close the client and stop the in-process engine, once no answer is in flight.

@@ -357,3 +357,25 @@ def test_a_store_failure_during_retrieval_is_one_clear_error():
     with pytest.raises(IndexUnreachableError, match="unreachable"):
         run(pipeline, "How long will the repairs take?")
     assert indexes.stale  # the next question reloads the index
+
+
+def test_a_new_index_whose_warm_up_fails_still_answers():
+    """A refresh swaps in the new index; the model server failing to read its prompt
+    prefix (busy, away) is logged, not an error: the question reads it on demand."""
+    from qa.errors import LLMError
+
+    class BusyServer(ScriptedModel):
+        llama_cpp = True
+
+        def warm(self, prefix: str) -> str:
+            raise LLMError("the language model did not answer within 120 s")
+
+    class NewIndex(FixedIndexes):
+        def refresh(self) -> bool:
+            return True
+
+    config = Config()
+    model = BusyServer({"How long will the repairs take?": ["Six weeks [2]."]})
+    pipeline = Pipeline(config, model, NewIndex(bridge_snapshot(config, model, MODEL)), similarity)
+    _, answer = run(pipeline, "How long will the repairs take?")
+    assert answer.text == "Six weeks [1]." and pipeline.prefix_state == "failed"

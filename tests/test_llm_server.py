@@ -82,3 +82,7 @@ def test_model_server_stopped_then_back(pipeline, llm_server):
         llm_server.start()
     answer = pipeline.ask("How far did the missiles fly?")  # the same pipeline recovers
     assert "400" in answer.text
+    # The restarted server's empty slots got the saved prompt prefix back from its slot
+    # file before the question: the article was not read again.
+    usage = answer.engine
+    assert usage.prompt_cached > usage.prompt_read, usage

@@ -123,7 +123,7 @@ class TestServedApp:
     def test_concurrent_sessions_each_get_their_own_answers(self, served, load):
         """No answer lost or crossed: every session gets its own 4 answers, each follow-up
         read with its own session's history and no other's, and every answer is cited or a
-        clean refusal (the off-topic one always a refusal). test_scale_out runs 8 sessions
+        clean refusal (the off-topic one always a refusal). test_scale_out runs 4 sessions
         over two replicas."""
         report, transcripts = load
         assert report["questions"] == 16, report

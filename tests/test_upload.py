@@ -113,6 +113,8 @@ def test_upload_in_the_browser_then_ask_then_remove(chromium, server: Served, wo
         answer = page.locator(FINAL).last
         expect(answer).to_have_class(re.compile("qa-abstained"))
         expect(answer).not_to_contain_text("12 million")
+    except AssertionError as exc:  # what the app said is the first thing to read
+        raise AssertionError(f"{exc}\n--- app log ---\n{server.log()[-4000:]}") from exc
     finally:
         context.close()
 
