@@ -86,6 +86,7 @@ class Pipeline:
         self.disabled: list[str] = list(llm.missing)
         self.drafter = Drafter(llm, config)
         self.prefix_state = "skipped"
+        self._warming = threading.Lock()  # held while the slots read a new prompt prefix
         self._resources = list(resources)
         self._in_flight = 0
         self._retired = False
@@ -107,18 +108,33 @@ class Pipeline:
         """The in-process engine this pipeline started, if it started one."""
         return next((r for r in self._resources if isinstance(r, LocalEngine)), None)
 
-    def refresh(self) -> None:
+    def refresh(self, *, wait: bool = True) -> bool:
         """Pick up a newer ingest, and put the new prompt prefix into the engine's slots.
 
-        A warm-up that fails (the model server is busy or away) does not undo the new
-        index: the prefix is then read by the first question that needs it.
+        True when a new index was swapped in. With ``wait=False`` the slots read the new
+        prefix on a thread of their own (an upload's status need not wait for it); a
+        question asked meanwhile waits for that reading instead of doing it again in
+        another slot. A warm-up that fails (the model server busy or away) does not undo
+        the new index: the first question that needs the prefix then reads it.
         """
-        if self.indexes.refresh():
-            try:
-                self.prefix_state = self.warm()
-            except LLMError as exc:
-                log.warning("the new index's prompt prefix was not warmed: %s", exc)
-                self.prefix_state = "failed"
+        if not self.indexes.refresh():
+            return False
+        self._warming.acquire()
+        if wait:
+            self._warm_new_prefix()
+        else:
+            threading.Thread(target=self._warm_new_prefix, name="qa-warm", daemon=True).start()
+        return True
+
+    def _warm_new_prefix(self) -> None:
+        """Warm the current index's prefix; releases ``_warming``, which the caller took."""
+        try:
+            self.prefix_state = self.warm()
+        except LLMError as exc:
+            log.warning("the new index's prompt prefix was not warmed: %s", exc)
+            self.prefix_state = "failed"
+        finally:
+            self._warming.release()
 
     def close(self) -> None:
         """Close the client and stop the in-process engine, once no answer is in flight.
@@ -199,6 +215,8 @@ class Pipeline:
         try:
             for attempt in range(READ_ATTEMPTS):
                 self.refresh()
+                with self._warming:  # a prefix being read on another thread: wait for it
+                    pass
                 shown = False
                 try:
                     for item in self._answer(text, turns, clock):

@@ -256,7 +256,7 @@ def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
     from index.corpus import add_files, remove_document
 
     def after(report_line: str) -> tuple[str, str, Any]:
-        pipeline.refresh()
+        pipeline.refresh(wait=False)  # the model reads the new documents meanwhile
         docs = pipeline.index.docs
         header = render_header(docs, pipeline.model_name)
         return header, report_line, gr.update(choices=list(docs), value=None)

@@ -379,3 +379,47 @@ def test_a_new_index_whose_warm_up_fails_still_answers():
     pipeline = Pipeline(config, model, NewIndex(bridge_snapshot(config, model, MODEL)), similarity)
     _, answer = run(pipeline, "How long will the repairs take?")
     assert answer.text == "Six weeks [1]." and pipeline.prefix_state == "failed"
+
+
+def test_a_prefix_read_in_the_background_is_waited_for_not_read_twice():
+    """An upload's refresh returns before the model has read the new prefix; a question
+    asked meanwhile waits for that reading instead of starting its own."""
+    import threading
+
+    reading, release = threading.Event(), threading.Event()
+    warmed: list[str] = []
+
+    class SlowServer(ScriptedModel):
+        llama_cpp = True
+
+        def warm(self, prefix: str) -> str:
+            reading.set()
+            release.wait(timeout=30)
+            warmed.append(prefix)
+            return "computed"
+
+    class NewIndexOnce(FixedIndexes):
+        fresh = True
+
+        def refresh(self) -> bool:
+            fresh, self.fresh = self.fresh, False
+            return fresh
+
+    config = Config()
+    model = SlowServer({"How long will the repairs take?": ["Six weeks [2]."]})
+    pipeline = Pipeline(
+        config, model, NewIndexOnce(bridge_snapshot(config, model, MODEL)), similarity
+    )
+    assert pipeline.refresh(wait=False)  # returns while the prefix is being read
+    assert reading.wait(timeout=30) and not warmed
+    answers: list = []
+    asking = threading.Thread(
+        target=lambda: answers.append(run(pipeline, "How long will the repairs take?"))
+    )
+    asking.start()
+    asking.join(timeout=1)
+    assert asking.is_alive() and not answers  # waiting for the prefix
+    release.set()
+    asking.join(timeout=30)
+    assert len(warmed) == 1 and answers[0][1].text == "Six weeks [1]."
+    assert pipeline.prefix_state == "computed"
