@@ -117,9 +117,17 @@ class Pipeline:
         another slot. A warm-up that fails (the model server busy or away) does not undo
         the new index: the first question that needs the prefix then reads it.
         """
-        if not self.indexes.refresh():
-            return False
+        # Taken before the swap, so no question can start between the new index and the
+        # reading of its prefix without waiting for that reading.
         self._warming.acquire()
+        try:
+            swapped = self.indexes.refresh()
+        except BaseException:
+            self._warming.release()
+            raise
+        if not swapped:
+            self._warming.release()
+            return False
         if wait:
             self._warm_new_prefix()
         else:
@@ -214,9 +222,7 @@ class Pipeline:
             self._in_flight += 1
         try:
             for attempt in range(READ_ATTEMPTS):
-                self.refresh()
-                with self._warming:  # a prefix being read on another thread: wait for it
-                    pass
+                self.refresh()  # waits for a prefix being read on another thread
                 shown = False
                 try:
                     for item in self._answer(text, turns, clock):
