@@ -23,6 +23,10 @@ scikit-learn:
   model's log-probabilities, for a server that gives none (never a model with a
   feature silently zeroed); and one without the checks that cost a model request, whose
   sure answers skip that check (:func:`shortcut_cuts`);
+- **whether the check pays**, per caution level: where the full model, on unseen
+  articles, does not let through measurably fewer wrong answers than the free one at the
+  same share of right ones kept, the check's seconds buy nothing and the free model
+  decides every answer at that level (:func:`check_pays`);
 - **the second-look cut**: the P(refusal phrase) below which a refusal over the whole
   document is looked at again, keeping :data:`MIN_RESCUED` of the looks that rescued a
   right answer.
@@ -65,6 +69,11 @@ MIN_GAIN_COSTLY = 0.02  # ... and one that costs a model request (~0.6-3 s)
 MIN_RESCUED = 0.8  # share of the rescuing second looks the cut must keep
 # Where the free model is this sure, the full model must answer too (see shortcut_cuts).
 SHORTCUT_AGREES = 0.98
+# The costly check pays at a caution level only if, on unseen articles, the full model lets
+# through at least this much less of the wrong answers than the free one (its bootstrap
+# interval wholly below zero) while keeping as many right ones, within RIGHT_TOLERANCE.
+MIN_WRONG_REFUSED = 0.03
+RIGHT_TOLERANCE = 0.02
 # Share of the right answers each caution level keeps (a product choice: the rest of the
 # threshold's work is refusing wrong answers, measured per level on unseen articles).
 CAUTION_KEEP = {"low": 0.98, "balanced": 0.95, "high": 0.85}
@@ -215,6 +224,8 @@ class Fitted:
     nested_auroc: float  # of the whole procedure, on articles it never saw
     nested_kept: dict[str, dict[str, float]]  # per caution: right/wrong answers kept
     held_out: np.ndarray  # each judged answer's P(right) from a fit without its article
+    nested_answers: dict[str, np.ndarray]  # per caution: answered, by a fit without its article
+    nested_p: np.ndarray  # each answer's P(right) from the whole procedure without its article
 
 
 def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str) -> Fitted:
@@ -256,22 +267,99 @@ def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str)
         thresholds,
         f"{label}: {provenance}",
     )
-    return Fitted(model, round(auroc(held_out, y), 3), round(auroc(nested, y), 3), kept, held_out)
+    return Fitted(
+        model,
+        round(auroc(held_out, y), 3),
+        round(auroc(nested, y), 3),
+        kept,
+        held_out,
+        nested_cut,
+        nested,
+    )
 
 
-def shortcut_cuts(full: Fitted, free: Fitted) -> tuple[dict[str, float], str]:
+def kept_shares(answers: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(right kept, wrong kept) along the last axis: the answered share of each label."""
+    right, wrong = y == 1, y == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack(
+            [
+                (answers & right).sum(axis=-1) / right.sum(axis=-1),
+                (answers & wrong).sum(axis=-1) / wrong.sum(axis=-1),
+            ],
+            axis=-1,
+        )
+
+
+def check_pays(full: Fitted, free: Fitted, y: np.ndarray) -> tuple[dict[str, bool], str]:
+    """Per caution level, whether the full model's costly check earns its seconds.
+
+    Both models are compared on the same answers, as they did on articles they never saw
+    (paired bootstrap). The check pays where either holds:
+
+    - its decisions: the full model lets through at least :data:`MIN_WRONG_REFUSED` less
+      of the wrong answers at the level (the interval of that difference wholly below
+      zero) and keeps the right ones within :data:`RIGHT_TOLERANCE`;
+    - its ranking: the full model's nested AUROC is higher by at least
+      :data:`MIN_GAIN_COSTLY`, the interval wholly above zero. A better ranking is what
+      carries a threshold fitted on these articles to documents of another kind, where
+      equal decisions here can still differ (docs/calibration.md).
+    """
+    pays, lines = {}, []
+    if not full.model.costly:
+        return {level: False for level in CAUTION_LEVELS}, "no costly check"
+    pick = np.random.default_rng(SEED).integers(0, len(y), (BOOTSTRAP, len(y)))
+    ranking = auroc(full.nested_p[pick], y[pick]) - auroc(free.nested_p[pick], y[pick])
+    rank_low, rank_high = np.nanpercentile(ranking, [2.5, 97.5])
+    rank_gain = full.nested_auroc - free.nested_auroc
+    ranks_better = bool(rank_gain >= MIN_GAIN_COSTLY and rank_low > 0)
+    lines.append(
+        f"ranking: nested AUROC {full.nested_auroc:.3f} with it, {free.nested_auroc:.3f} "
+        f"without, difference 95% [{rank_low:+.3f}, {rank_high:+.3f}]"
+        + (" (pays at every level)" if ranks_better else "")
+    )
+    for level in CAUTION_LEVELS:
+        with_check, without = full.nested_answers[level], free.nested_answers[level]
+        (right_with, wrong_with), (right_without, wrong_without) = (
+            kept_shares(with_check, y),
+            kept_shares(without, y),
+        )
+        gaps = kept_shares(with_check[pick], y[pick]) - kept_shares(without[pick], y[pick])
+        low, high = np.nanpercentile(gaps[:, 1], [2.5, 97.5])
+        decides_better = bool(
+            wrong_without - wrong_with >= MIN_WRONG_REFUSED
+            and high < 0
+            and right_with >= right_without - RIGHT_TOLERANCE
+        )
+        pays[level] = ranks_better or decides_better
+        lines.append(
+            f"{level}: {'pays' if pays[level] else 'does not pay'} (wrong answers kept "
+            f"{wrong_with:.3f} with it, {wrong_without:.3f} without, difference 95% "
+            f"[{low:+.3f}, {high:+.3f}]; right kept {right_with:.3f} / {right_without:.3f})"
+        )
+    return pays, "; ".join(lines)
+
+
+def shortcut_cuts(
+    full: Fitted, free: Fitted, pays: dict[str, bool]
+) -> tuple[dict[str, float], str]:
     """Per caution level, the free model's P(right) above which the costly check is skipped.
 
     The full model reads a check that costs a model request (seconds); the free model
     reads only what comes with the draft. Where the free model is sure enough, the full
     model would answer anyway: the cut is the lowest at which, on cross-validated
     predictions, the full model answers at least :data:`SHORTCUT_AGREES` of the answers
-    above it. No cut (1.01) where none qualifies or the full model has no costly check.
+    above it. No cut (1.01) where none qualifies or the full model has no costly check;
+    0.0 (every check skipped: the free model decides) where the check does not pay.
     """
     cuts, lines = {}, []
     for level in CAUTION_LEVELS:
         cuts[level] = 1.01
         if not full.model.costly:
+            continue
+        if not pays[level]:
+            cuts[level] = 0.0
+            lines.append(f"{level}: never read (it does not pay)")
             continue
         answers = full.held_out >= full.model.thresholds[level]
         for cut in np.unique(np.round(free.held_out, 2))[::-1]:
@@ -338,7 +426,8 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
         table, [n for n in table.names if n not in LOGPROB_SIGNALS], "no log-probabilities", data
     )
     free = fit_model(table, [n for n in table.names if n not in COSTLY], "no model request", data)
-    shortcut_above, shortcut = shortcut_cuts(full, free)
+    pays, check = check_pays(full, free, table.y)
+    shortcut_above, shortcut = shortcut_cuts(full, free, pays)
     cut, looks = second_look_cut(rows)
     models = JudgeModels(
         full=full.model.with_second_look(cut),
@@ -350,6 +439,7 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
             "signal_table": lines,
             "second_look": looks,
             "shortcut": shortcut,
+            "check_pays": check,
             "caution_keeps": CAUTION_KEEP,
             **{
                 name: {
@@ -380,6 +470,7 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
             f"thresholds {model.thresholds}; on unseen articles {fitted.nested_kept}"
         )
     print(f"shortcut: {shortcut}")
+    print(f"costly check: {check}")
     print(f"{looks}; {time.perf_counter() - started:.1f} s; wrote {out}")
     return models
 

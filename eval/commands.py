@@ -24,6 +24,11 @@ def register(
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--check", action="store_true", help="fail below the thresholds")
     evaluate.add_argument(
+        "--gated-only",
+        action="store_true",
+        help="own set: only the question types eval/thresholds.toml gates (CI's run)",
+    )
+    evaluate.add_argument(
         "--suite",
         choices=("seed", "squad2", "all"),
         default="seed",
@@ -39,15 +44,15 @@ def register(
         "--sample", type=int, default=100, help="squad2 questions per split, half unanswerable"
     )
     evaluate.add_argument("--all", action="store_true", help="squad2: every question")
-    evaluate.add_argument("--seed", type=int, default=2026, help="squad2 sampling seed")
+    evaluate.add_argument("--seed", type=int, default=2026, help="sampling seed")
     evaluate.add_argument(
         "--distractors", action="store_true", help="squad2: add the 20 distractor articles"
     )
     evaluate.add_argument(
         "--baseline-sample",
         type=int,
-        default=15,
-        help="squad2: baseline questions per split (a stratified subset of the sample)",
+        help="baseline questions per question type (own set; default all) or per split "
+        "(squad2; default 15), a seeded subset of what ours answers",
     )
     config_flags(evaluate)
 

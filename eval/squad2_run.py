@@ -36,6 +36,7 @@ from eval.systems import System, baseline, ours
 from qa.config import Config
 
 DEFAULT_SEED = 2026
+SQUAD2_BASELINE_SAMPLE = 15  # baseline questions per split unless --baseline-sample says
 ROWS = [
     ("n", "questions"),
     ("has_ans_exact", "HasAns EM"),
@@ -241,7 +242,7 @@ def run_squad2_cli(args: argparse.Namespace, config: Config) -> list[str]:
         size=None if args.all else args.sample,
         seed=args.seed,
         distractors=args.distractors,
-        baseline_size=args.baseline_sample if args.baseline else None,
+        baseline_size=(args.baseline_sample or SQUAD2_BASELINE_SAMPLE) if args.baseline else None,
     )
     run["wall_seconds"] = time.perf_counter() - started
     failures = check_thresholds(run["tables"]["ours"]["all"], suite="squad2")

@@ -14,12 +14,13 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from eval.calibrate import auroc, calibrate, choose, second_look_cut
+from eval.calibrate import Fitted, auroc, calibrate, check_pays, choose, second_look_cut
 from eval.signals import DEFAULT_SIGNALS, SignalRow
 from qa.answerability import (
     LOGPROB_SIGNALS,
     SIGNALS,
     WEIGHTS_FILE,
+    AnswerabilityModel,
     JudgeModels,
     answer_signals,
     draft_signals,
@@ -112,6 +113,35 @@ def test_the_second_look_cut_keeps_the_rescues_with_the_fewest_looks():
     assert 0.2 < cut <= 0.5 and "2 of 4 refusals" in line
     unknown, _ = second_look_cut([_row(0.3, False)])
     assert unknown > 1.0  # no look ever rescued an answer here: no evidence, keep looking
+
+
+def _fitted(features: tuple[str, ...], answered: np.ndarray, p: np.ndarray | None = None) -> Fitted:
+    """A fitted model as the check-pays rule sees it; ``p`` its nested P(right)."""
+    model = AnswerabilityModel(features, (1.0,) * len(features), 0.0, {}, "test")
+    nested = {level: answered for level in ("low", "balanced", "high")}
+    p = np.full(len(answered), 0.5) if p is None else p
+    return Fitted(model, 0.7, auroc(p, np.arange(len(p)) < 100), {}, p, nested, p)
+
+
+def test_a_costly_check_is_read_only_where_it_stops_more_wrong_answers():
+    y = np.array([1] * 100 + [0] * 100)
+    both_keep_right = np.ones(100, dtype=bool)
+    half_of_wrong = np.arange(100) % 2 == 0
+    tenth_of_wrong = np.arange(100) % 10 == 0
+    sharp = np.concatenate([both_keep_right, tenth_of_wrong])  # refuses 90 % of wrong ones
+    blunt = np.concatenate([both_keep_right, half_of_wrong])  # refuses 50 %
+    checked = ("self_check_window",)
+    pays, line = check_pays(_fitted(checked, sharp), _fitted(("coverage",), blunt), y)
+    assert all(pays.values()), line
+    pays, line = check_pays(_fitted(checked, blunt), _fitted(("coverage",), sharp), y)
+    assert not any(pays.values()) and "does not pay" in line
+    # Equal decisions: the check's seconds buy nothing.
+    pays, _ = check_pays(_fitted(checked, blunt), _fitted(("coverage",), blunt), y)
+    assert not any(pays.values())
+    # ... unless it ranks the answers better: that carries a threshold to other documents.
+    ranked = np.linspace(1, 0, 200)  # every right answer above every wrong one
+    pays, line = check_pays(_fitted(checked, blunt, ranked), _fitted(("coverage",), blunt), y)
+    assert all(pays.values()) and "pays at every level" in line, line
 
 
 def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):

@@ -75,6 +75,20 @@ def test_the_evaluation_set_is_valid_and_covers_every_type():
     assert all(not i.evidence for i in items if not i.answerable)
 
 
+def test_the_baseline_subset_takes_a_few_of_every_type_the_same_each_run():
+    from eval.run import per_type_subset
+
+    items = load_items()
+    evalset = locate_evidence(items, read_documents(ROOT / "seeds"))
+    subset = per_type_subset(evalset, 3, seed=2026)
+    counts = {t: sum(i.type == t for i in subset.items) for t in TYPES}
+    assert set(counts.values()) == {3}, counts  # every type has at least 6
+    assert [i.id for i in subset.items] == [i.id for i in per_type_subset(evalset, 3, 2026).items]
+    assert set(subset.spans) == {i.id for i in subset.items}
+    order = [i.id for i in evalset.items]
+    assert [i.id for i in subset.items] == sorted((i.id for i in subset.items), key=order.index)
+
+
 def test_thresholds_flag_metrics_out_of_bounds(tmp_path):
     limits = tmp_path / "t.toml"
     limits.write_text("[min]\nrecall = 0.9\n[max]\nspan = 400\n")
