@@ -24,9 +24,10 @@ scikit-learn:
   feature silently zeroed); and one without the checks that cost a model request, whose
   sure answers skip that check (:func:`shortcut_cuts`);
 - **whether the check pays**, per caution level: where the full model, on unseen
-  articles, does not let through measurably fewer wrong answers than the free one at the
-  same share of right ones kept, the check's seconds buy nothing and the free model
-  decides every answer at that level (:func:`check_pays`);
+  articles, neither lets through measurably fewer wrong answers than the free one at the
+  same share of right ones kept nor ranks the answers measurably better, the check's
+  seconds buy nothing and the free model decides every answer at that level
+  (:func:`check_pays`);
 - **the second-look cut**: the P(refusal phrase) below which a refusal over the whole
   document is looked at again, keeping :data:`MIN_RESCUED` of the looks that rescued a
   right answer.
@@ -228,6 +229,18 @@ class Fitted:
     nested_p: np.ndarray  # each answer's P(right) from the whole procedure without its article
 
 
+def kept_shares(answers: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(right kept, wrong kept) along the last axis: the answered share of each label."""
+    right, wrong = y == 1, y == 0
+    return np.stack(
+        [
+            (answers & right).sum(axis=-1) / np.maximum(1, right.sum(axis=-1)),
+            (answers & wrong).sum(axis=-1) / np.maximum(1, wrong.sum(axis=-1)),
+        ],
+        axis=-1,
+    )
+
+
 def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str) -> Fitted:
     """Choose, fit and threshold a model over the ``allowed`` signals of ``table``."""
     columns = [i for i, n in enumerate(table.names) if n in allowed]
@@ -251,15 +264,10 @@ def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str)
         level: best_threshold(held_out, y, CAUTION_KEEP[level]) if picked else 0.0
         for level in CAUTION_LEVELS
     }
-    kept = {
-        level: {
-            "right_kept": round(float((nested_cut[level] & (y == 1)).sum() / max(1, y.sum())), 3),
-            "wrong_kept": round(
-                float((nested_cut[level] & (y == 0)).sum() / max(1, (y == 0).sum())), 3
-            ),
-        }
-        for level in CAUTION_LEVELS
-    }
+    kept = {}
+    for level in CAUTION_LEVELS:
+        right_kept, wrong_kept = kept_shares(nested_cut[level], y).round(3).tolist()
+        kept[level] = {"right_kept": right_kept, "wrong_kept": wrong_kept}
     model = AnswerabilityModel(
         tuple(names[i] for i in picked),
         tuple(round(float(w), 6) for w in weights),
@@ -278,19 +286,6 @@ def fit_model(table: Table, allowed: Sequence[str], label: str, provenance: str)
     )
 
 
-def kept_shares(answers: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(right kept, wrong kept) along the last axis: the answered share of each label."""
-    right, wrong = y == 1, y == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.stack(
-            [
-                (answers & right).sum(axis=-1) / right.sum(axis=-1),
-                (answers & wrong).sum(axis=-1) / wrong.sum(axis=-1),
-            ],
-            axis=-1,
-        )
-
-
 def check_pays(full: Fitted, free: Fitted, y: np.ndarray) -> tuple[dict[str, bool], str]:
     """Per caution level, whether the full model's costly check earns its seconds.
 
@@ -305,9 +300,9 @@ def check_pays(full: Fitted, free: Fitted, y: np.ndarray) -> tuple[dict[str, boo
       carries a threshold fitted on these articles to documents of another kind, where
       equal decisions here can still differ (docs/calibration.md).
     """
-    pays, lines = {}, []
     if not full.model.costly:
         return {level: False for level in CAUTION_LEVELS}, "no costly check"
+    pays, lines = {}, []
     pick = np.random.default_rng(SEED).integers(0, len(y), (BOOTSTRAP, len(y)))
     ranking = auroc(full.nested_p[pick], y[pick]) - auroc(free.nested_p[pick], y[pick])
     rank_low, rank_high = np.nanpercentile(ranking, [2.5, 97.5])
