@@ -1,9 +1,19 @@
 """Speed and memory of the question answering on this machine (``qa bench``).
 
-Measures each workload — the seed folder with our own questions, and with ``--corpus``
-also a larger corpus (``squad2``: the SQuAD suite's 26 documents, ~0.6 MB, with a
-seeded sample of its questions; or any folder with a questions file) — in this order,
-so that at most one model process runs at a time:
+What users ask, not only the easy questions. By default two workloads:
+
+- **seed**: the seed folder with a seeded sample of our own set, ``--per-kind`` questions
+  of every kind (facts, paraphrases, unanswerable on and off topic, false premises,
+  injections, follow-ups, summaries, lists, yes/no, why/how, bylines, questions the
+  article only seems to answer), each with its history;
+- **squad2 test**: the SQuAD 2.0 test split's articles as one corpus, with a seeded
+  sample of their questions, half answerable and half unanswerable by design, and the
+  retrieval hit@k of each question's gold paragraph.
+
+``--quick`` measures only the seed with the first 12 questions of our set (all answered:
+a floor, not what users wait for). ``--corpus DIR --corpus-questions FILE`` adds any
+folder. Each workload runs in this order, so that at most one model process runs at a
+time:
 
 1. ``qa ingest`` into a fresh temporary store (a subprocess, wall time), then the same
    command again, which has nothing to do (wall time, and the ``in N s`` the command
@@ -13,9 +23,10 @@ so that at most one model process runs at a time:
    and cache the model's prompt state ("first-ever start"), the second is the typical
    cold start. Peak resident memory comes from ``os.wait4`` for that child;
 3. the warm pipeline in this process: one warm-up question, then the workload's
-   questions (with their histories): per-question latency, time to the first streamed
-   :class:`~qa.types.Delta`, decode speed, retrieval hit@k of the gold paragraph where
-   the questions have one, and this process's peak resident memory.
+   questions: per-question latency, time to the first streamed
+   :class:`~qa.types.Delta`, seconds per stage, fresh prompt tokens read and tokens
+   generated, decode speed, and this process's peak resident memory; broken down by the
+   path each answer took (answered, refused, corrected) and by question kind.
 
 Each figure is compared with its target and marked PASS or MISS. Missing a target is a
 finding, not a failure: the command exits 0. ``bench.json`` in the report directory holds
@@ -39,12 +50,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.dataset import load_items
+from eval.dataset import load_items, per_type_sample
 from eval.metrics import percentile
 from qa.config import Config
 from qa.errors import QAError
 
 COLD_QUESTION = "How far did the missiles fly?"
+QUICK_QUESTIONS = 12  # --quick: the first questions of our set, all answered
+BENCH_SEED = 2026
+# Seconds per stage, as the pipeline's stopwatch names them (Answer.timings). "generate"
+# runs from the end of retrieval to the last attempt verified, so it includes "verify".
+STAGES = ("prepare", "retrieve", "generate", "verify", "judge")
 _REPORTED_SECONDS = re.compile(r" in ([0-9.]+) s\b")
 _KIB_PER_GB = 1024 * 1024  # ru_maxrss is in KiB on Linux
 
@@ -85,6 +101,7 @@ class Workload:
     name: str
     docs: Path
     questions: list[tuple[str, list[tuple[str, str]]]]  # (question, history)
+    kinds: list[str]  # per question: its type in our set, or has_answer / no_answer
     cold_question: str
     gold: list[Any] | None = None  # SquadQuestion per question, for retrieval hit@k
 
@@ -208,7 +225,7 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
     def count_tokens(text: str) -> int | None:
         return pipeline.llm.count_tokens(text) if pipeline.llm.llama_cpp else None
 
-    def one(question: str, history: list[tuple[str, str]]) -> dict[str, Any]:
+    def one(question: str, history: list[tuple[str, str]], kind: str) -> dict[str, Any]:
         first: float | None = None
         answer: Answer | None = None
         t0 = time.perf_counter()
@@ -228,6 +245,9 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
         usage = answer.engine
         return {
             "question": question,
+            "kind": kind,
+            "path": answer_path(answer.abstained, answer.decision, ran_model),
+            "stages": {stage: timings[stage] for stage in STAGES if stage in timings},
             "seconds": seconds,
             "first_token_s": first,
             "generate_s": timings.get("generate"),
@@ -245,8 +265,11 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
             "retrieved": [(p.doc, p.start, p.end) for p in answer.passages],
         }
 
-    warmup = one(workload.cold_question, [])
-    results = [one(question, history) for question, history in workload.questions]
+    warmup = one(workload.cold_question, [], "warm-up")
+    results = [
+        one(question, history, kind)
+        for (question, history), kind in zip(workload.questions, workload.kinds, strict=True)
+    ]
     hits = None
     if workload.gold:
         from eval.metrics import retrieval_rank
@@ -265,6 +288,7 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
         "speculative": config.speculative,
         "acceptance": sum(r["accepted"] for r in results) / drafted if drafted else None,
         "prompt_read": [r["prompt_read"] for r in results],
+        "generated": [r["generated"] for r in results],
         "generate_s": [r["generate_s"] for r in results if r["generate_s"] is not None],
         "judge_s": [r["judge_s"] for r in results if r["judge_s"] is not None],
         "pipeline_load_s": load_s,
@@ -297,6 +321,54 @@ def proportional_set_size_kib() -> int | None:
     return None
 
 
+def answer_path(abstained: bool, decision: str, ran_model: bool) -> str:
+    """The way an answer went: answered, corrected (a yes/no turned to what the cited
+    text says), refused after the model read the question, or refused before it."""
+    if abstained:
+        return "refused" if ran_model else "refused before the model"
+    return "corrected" if decision == "correct" else "answered"
+
+
+def breakdown_table(questions: Sequence[dict[str, Any]], key: str) -> str:
+    """Latency, first token and tokens per group of questions (by ``path`` or ``kind``)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for result in questions:
+        groups.setdefault(result[key], []).append(result)
+    lines = [
+        f"| {key} | n | p50 s | p95 s | first token p50 s | fresh prompt tokens p50 "
+        "| generated tokens p50 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        first = [r["first_token_s"] for r in group if r["first_token_s"] is not None]
+        cells = [
+            percentile([r["seconds"] for r in group], 50),
+            percentile([r["seconds"] for r in group], 95),
+            percentile(first, 50) if first else None,
+            percentile([r["prompt_read"] for r in group], 50),
+            percentile([r["generated"] for r in group], 50),
+        ]
+        shown = " | ".join("–" if c is None else f"{c:.1f}" for c in cells)
+        lines.append(f"| {name} | {len(group)} | {shown} |")
+    return "\n".join(lines)
+
+
+def stage_table(questions: Sequence[dict[str, Any]]) -> str:
+    """Seconds per stage over the questions that ran it, and its share of all the time."""
+    total = sum(r["seconds"] for r in questions) or 1.0
+    lines = ["| stage | questions | p50 s | p95 s | share of all time |", "|---|---|---|---|---|"]
+    for stage in STAGES:
+        spent = [r["stages"][stage] for r in questions if stage in r["stages"]]
+        if not spent:
+            continue
+        share = sum(spent) / total
+        lines.append(
+            f"| {stage} | {len(spent)} | {percentile(spent, 50):.2f} | "
+            f"{percentile(spent, 95):.2f} | {share:.0%} |"
+        )
+    return "\n".join(lines)
+
+
 def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]) -> list[Row]:
     """One workload's table rows, with targets where the project has one."""
     latency, first_token = warm["latency_s"], warm["first_token_s"]
@@ -310,6 +382,7 @@ def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]
         Row("judge p50", percentile(warm["judge_s"], 50), "s"),
         Row("judge p95", percentile(warm["judge_s"], 95), "s"),
         Row("fresh prompt tokens read per question p50", percentile(warm["prompt_read"], 50), ""),
+        Row("tokens generated per question p50", percentile(warm["generated"], 50), ""),
         Row("decode speed", warm["tokens_per_s"], "tokens/s"),
         Row("drafted tokens accepted", warm["acceptance"], ""),
         Row("retrieval hit@k (gold paragraph)", warm["retrieval_hit"], ""),
@@ -371,43 +444,49 @@ def format_table(columns: dict[str, Sequence[Row]]) -> str:
     return "\n".join(lines)
 
 
-def seed_workload(config: Config, questions: int) -> Workload:
-    """The seed folder with the first N questions of our own set (with their histories)."""
-    items = load_items()[:questions]
+def seed_workload(config: Config, per_kind: int | None, seed: int = BENCH_SEED) -> Workload:
+    """The seed folder with ``per_kind`` questions of every kind in our set (seeded), or
+    with the first :data:`QUICK_QUESTIONS` when ``per_kind`` is None (``--quick``)."""
+    items = load_items()
+    chosen = items[:QUICK_QUESTIONS] if per_kind is None else per_type_sample(items, per_kind, seed)
     return Workload(
-        "seed",
+        "seed" if per_kind is None else "seed, every kind",
         Path(config.seeds_dir),
-        [(item.question, list(item.history)) for item in items],
+        [(item.question, list(item.history)) for item in chosen],
+        [item.type for item in chosen],
         COLD_QUESTION,
     )
 
 
-def corpus_workload(corpus: str, questions: int, questions_file: str | None) -> Workload:
-    """``squad2``: the SQuAD suite's 26 documents (6 articles + 20 distractors) and a
-    seeded sample of its questions from both splits; else a folder and a questions file
-    (one question per line)."""
-    if corpus == "squad2":
-        from eval.squad2 import SPLITS, load_corpus, sample, write_documents
+def squad_test_workload(docs: Path, questions: int, seed: int = BENCH_SEED) -> Workload:
+    """The SQuAD 2.0 test split's articles, written to ``docs``, with a seeded sample of
+    their questions: half answerable, half unanswerable by design."""
+    from eval.squad2 import SPLITS, doc_name, load_corpus, sample, write_documents
 
-        docs = Path(".qa-squad2-26") / "docs"
-        loaded = load_corpus(distractors=True)
-        write_documents(loaded.documents, docs)
-        per_split = max(2, questions // len(SPLITS))
-        gold = [q for split in SPLITS for q in sample(loaded.questions, split, per_split, 2026)]
-        return Workload(
-            "squad2 (26 docs)",
-            docs,
-            [(q.question, []) for q in gold],
-            gold[0].question,
-            gold,
-        )
+    loaded = load_corpus()
+    titles = {doc_name(title) for title in SPLITS["test"]}
+    write_documents({n: t for n, t in loaded.documents.items() if n in titles}, docs)
+    gold = sample(loaded.questions, "test", questions, seed)
+    return Workload(
+        f"squad2 test ({len(titles)} articles)",
+        docs,
+        [(q.question, []) for q in gold],
+        ["has_answer" if q.answerable else "no_answer" for q in gold],
+        gold[0].question,
+        gold,
+    )
+
+
+def folder_workload(corpus: str, questions_file: str | None) -> Workload:
+    """Any folder, with a file of questions (one per line)."""
     if not questions_file:
         raise QAError("--corpus DIR needs --corpus-questions FILE (one question per line)")
     lines = Path(questions_file).read_text(encoding="utf-8").splitlines()
-    asked = [line.strip() for line in lines if line.strip()][:questions]
+    asked = [line.strip() for line in lines if line.strip()]
     if not asked:
         raise QAError(f"no questions in {questions_file}")
-    return Workload(Path(corpus).name, Path(corpus), [(q, []) for q in asked], asked[0])
+    name = Path(corpus).name
+    return Workload(name, Path(corpus), [(q, []) for q in asked], [name] * len(asked), asked[0])
 
 
 def _machine() -> dict[str, Any]:
@@ -426,13 +505,15 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     machine = _machine()
     for mode in args.compare_speculative or []:
         config.replace(speculative=mode)  # a mode that does not exist fails here, not later
-    workloads = [seed_workload(config, args.questions)]
-    if args.corpus:
-        workloads.append(corpus_workload(args.corpus, args.questions, args.corpus_questions))
     print(f"benchmarking {config.model!r} on {machine['cpus']} CPU(s)…", flush=True)
     results: dict[str, dict[str, Any]] = {}
     modes: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
+        workloads = [seed_workload(config, None if args.quick else args.per_kind)]
+        if not args.quick:
+            workloads.append(squad_test_workload(Path(scratch) / "squad2-test", args.squad))
+        if args.corpus:
+            workloads.append(folder_workload(args.corpus, args.corpus_questions))
         stores = [Path(scratch) / f"store-{n}" for n in range(len(workloads))]
         for workload, store in zip(workloads, stores, strict=True):
             print(f"[{workload.name}] ingest (fresh store, then no-op)…", flush=True)
@@ -461,6 +542,10 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     print()
     print(format_table(columns))
     print()
+    for name, r in results.items():
+        print(f"[{name}] by path\n\n{breakdown_table(r['warm']['questions'], 'path')}\n")
+        print(f"[{name}] by kind\n\n{breakdown_table(r['warm']['questions'], 'kind')}\n")
+        print(f"[{name}] seconds per stage\n\n{stage_table(r['warm']['questions'])}\n")
     if modes:
         print(speculation_table(modes))
         print()

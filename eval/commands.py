@@ -79,14 +79,24 @@ def register(
     calibrate.add_argument("--seed", type=int, default=2026, help="--collect: question order")
     config_flags(calibrate)
 
-    bench = commands.add_parser("bench", help="measure speed and memory")
-    bench.add_argument("--report-dir", default="reports")
-    bench.add_argument("--questions", type=int, default=20, help="questions for warm latency")
-    bench.add_argument(
-        "--corpus",
-        help='also measure this corpus beside the seed: "squad2" (the SQuAD suite\'s 26 '
-        "documents and questions) or a folder (with --corpus-questions)",
+    bench = commands.add_parser(
+        "bench",
+        help="measure speed and memory on what users ask: every kind of question on the "
+        "seed, and the SQuAD test split's articles with answerable and unanswerable ones",
     )
+    bench.add_argument("--report-dir", default="reports")
+    bench.add_argument(
+        "--per-kind", type=int, default=3, help="seed questions of each kind (default 3)"
+    )
+    bench.add_argument(
+        "--squad", type=int, default=20, help="SQuAD test-split questions, half unanswerable"
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the seed's first 12 questions (all answered: a floor, not a typical wait)",
+    )
+    bench.add_argument("--corpus", help="also measure this folder (with --corpus-questions)")
     bench.add_argument("--corpus-questions", help="a file of questions, one per line")
     bench.add_argument(
         "--compare-speculative",

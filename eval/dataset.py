@@ -15,6 +15,7 @@ Two kinds read ``answers`` differently (see :func:`eval.scoring.score_item`):
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,17 @@ def load_items(path: Path = DEFAULT_SET) -> list[EvalItem]:
             )
         )
     return items
+
+
+def per_type_sample(items: list[EvalItem], per_type: int, seed: int) -> list[EvalItem]:
+    """A seeded sample of at most ``per_type`` items of each question type, in set order
+    (the same items for the same seed, whatever else the caller does)."""
+    rng = random.Random(seed)
+    chosen: set[str] = set()
+    for type_name in dict.fromkeys(item.type for item in items):
+        ids = [item.id for item in items if item.type == type_name]
+        chosen.update(rng.sample(ids, min(per_type, len(ids))))
+    return [item for item in items if item.id in chosen]
 
 
 def locate_evidence(items: list[EvalItem], documents: dict[str, str]) -> EvalSet:

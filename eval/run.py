@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.dataset import DEFAULT_SET, TYPES, EvalSet, load_items, locate_evidence, read_documents
+from eval.dataset import (
+    DEFAULT_SET,
+    TYPES,
+    EvalSet,
+    load_items,
+    locate_evidence,
+    per_type_sample,
+    read_documents,
+)
 from eval.report import per_type_table, summary_table, write_report
 from eval.scoring import ItemResult, score_item, summarize, summarize_by_type
 from eval.systems import System, baseline, ours
@@ -36,13 +43,8 @@ def run_system(name: str, system: System, evalset: EvalSet) -> list[ItemResult]:
 
 
 def per_type_subset(evalset: EvalSet, per_type: int, seed: int) -> EvalSet:
-    """A seeded sample of at most ``per_type`` items of each question type, in set order."""
-    rng = random.Random(seed)
-    chosen: set[str] = set()
-    for type_name in dict.fromkeys(item.type for item in evalset.items):
-        ids = [item.id for item in evalset.items if item.type == type_name]
-        chosen.update(rng.sample(ids, min(per_type, len(ids))))
-    items = [item for item in evalset.items if item.id in chosen]
+    """:func:`eval.dataset.per_type_sample` of ``evalset``, with the chosen items' spans."""
+    items = per_type_sample(evalset.items, per_type, seed)
     return EvalSet(items, {item.id: evalset.spans[item.id] for item in items})
 
 

@@ -56,8 +56,8 @@ def test_imports_run_one_way(path: Path, above: str):
 def test_the_evaluation_commands_reach_the_cli():
     from qa.cli import build_parser
 
-    args = build_parser().parse_args(["bench", "--questions", "3"])
-    assert args.command == "bench" and args.questions == 3
+    args = build_parser().parse_args(["bench", "--per-kind", "2", "--quick"])
+    assert args.command == "bench" and args.per_kind == 2 and args.quick
 
 
 def test_the_walker_sees_imports_inside_functions():

@@ -1,0 +1,79 @@
+"""``qa bench``'s workloads and tables (logic only: the real run is ``qa bench`` itself)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from eval.bench import (
+    QUICK_QUESTIONS,
+    answer_path,
+    breakdown_table,
+    seed_workload,
+    squad_test_workload,
+    stage_table,
+)
+from eval.dataset import TYPES, load_items
+from eval.squad2 import SPLITS, doc_name
+from qa.config import Config
+
+
+def test_the_default_seed_workload_asks_every_kind_with_its_history():
+    workload = seed_workload(Config(), per_kind=3)
+    counts = Counter(workload.kinds)
+    assert set(counts) == set(TYPES) and max(counts.values()) == 3
+    by_question = {item.question: item for item in load_items()}
+    for (question, history), kind in zip(workload.questions, workload.kinds, strict=True):
+        assert by_question[question].type == kind
+        assert history == list(by_question[question].history)
+    assert any(history for question, history in workload.questions)  # follow-ups come along
+    assert seed_workload(Config(), per_kind=3).questions == workload.questions  # seeded
+
+
+def test_the_quick_workload_is_the_first_questions_of_the_set():
+    workload = seed_workload(Config(), per_kind=None)
+    first = load_items()[:QUICK_QUESTIONS]
+    assert [q for q, _ in workload.questions] == [item.question for item in first]
+
+
+def test_the_squad_workload_is_the_test_split_half_unanswerable(tmp_path):
+    workload = squad_test_workload(tmp_path, questions=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(doc_name(t) for t in SPLITS["test"])
+    assert Counter(workload.kinds) == {"has_answer": 5, "no_answer": 5}
+    written = {p.name for p in tmp_path.iterdir()}
+    assert workload.gold and all(q.split == "test" and q.doc in written for q in workload.gold)
+
+
+def test_each_answer_path_is_named():
+    assert answer_path(abstained=False, decision="answer", ran_model=True) == "answered"
+    assert answer_path(abstained=False, decision="correct", ran_model=True) == "corrected"
+    assert answer_path(abstained=True, decision="refuse", ran_model=True) == "refused"
+    assert answer_path(True, "refuse", ran_model=False) == "refused before the model"
+
+
+def _result(kind: str, path: str, seconds: float, stages: dict[str, float]) -> dict:
+    return {
+        "kind": kind,
+        "path": path,
+        "seconds": seconds,
+        "first_token_s": None if path.endswith("model") else 0.5,
+        "prompt_read": 20,
+        "generated": 8,
+        "stages": stages,
+    }
+
+
+def test_the_tables_group_by_path_and_kind_and_share_the_time_by_stage():
+    results = [
+        _result("fact", "answered", 2.0, {"retrieve": 0.1, "generate": 1.5, "judge": 0.4}),
+        _result("fact", "answered", 4.0, {"retrieve": 0.1, "generate": 3.0, "judge": 0.9}),
+        _result("unanswerable_off_topic", "refused before the model", 0.2, {"retrieve": 0.1}),
+    ]
+    by_path = breakdown_table(results, "path").splitlines()
+    assert by_path[2].startswith("| answered | 2 | ")  # the larger group first
+    assert by_path[3].startswith("| refused before the model | 1 | 0.2 | 0.2 | – |")
+    by_kind = breakdown_table(results, "kind")
+    assert "| unanswerable_off_topic | 1 |" in by_kind
+    stages = {line.split(" | ")[0][2:]: line for line in stage_table(results).splitlines()[2:]}
+    assert list(stages) == ["retrieve", "generate", "judge"]  # stages nobody ran are left out
+    assert stages["generate"].endswith("| 73% |")  # 4.5 of 6.2 s
+    assert stages["retrieve"].startswith("| retrieve | 3 |")
