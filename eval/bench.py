@@ -24,7 +24,7 @@ time:
    cold start. Peak resident memory comes from ``os.wait4`` for that child;
 3. the warm pipeline in this process: one warm-up question, then the workload's
    questions: per-question latency, time to the first streamed
-   :class:`~qa.types.Delta`, seconds per stage, fresh prompt tokens read and tokens
+   :class:`~qa.types.Delta`, seconds per pass, fresh prompt tokens read and tokens
    generated, decode speed, and this process's peak resident memory; broken down by the
    path each answer took (answered, refused, corrected) and by question kind.
 
@@ -52,15 +52,15 @@ from typing import Any
 
 from eval.dataset import load_items, per_type_sample
 from eval.metrics import percentile
+from qa.answerability import COSTLY
 from qa.config import Config
 from qa.errors import QAError
 
 COLD_QUESTION = "How far did the missiles fly?"
 QUICK_QUESTIONS = 12  # --quick: the first questions of our set, all answered
 BENCH_SEED = 2026
-# Seconds per stage, as the pipeline's stopwatch names them (Answer.timings). "generate"
-# runs from the end of retrieval to the last attempt verified, so it includes "verify".
-STAGES = ("prepare", "retrieve", "generate", "verify", "judge")
+# Seconds per stage and per pass, as the pipeline's stopwatch names them (Answer.timings).
+STAGES = ("prepare", "retrieve", "calculation", "draft", "second_look", "judge")
 _REPORTED_SECONDS = re.compile(r" in ([0-9.]+) s\b")
 _KIB_PER_GB = 1024 * 1024  # ru_maxrss is in KiB on Linux
 
@@ -248,6 +248,9 @@ def bench_warm(config: Config, workload: Workload) -> dict[str, Any]:
             "kind": kind,
             "path": answer_path(answer.abstained, answer.decision, ran_model),
             "stages": {stage: timings[stage] for stage in STAGES if stage in timings},
+            "has_history": bool(history),
+            "asked_as": answer.kind,
+            "self_checked": bool(COSTLY & set(answer.signals)),
             "seconds": seconds,
             "first_token_s": first,
             "generate_s": timings.get("generate"),
@@ -353,20 +356,47 @@ def breakdown_table(questions: Sequence[dict[str, Any]], key: str) -> str:
     return "\n".join(lines)
 
 
-def stage_table(questions: Sequence[dict[str, Any]]) -> str:
-    """Seconds per stage over the questions that ran it, and its share of all the time."""
+def pass_table(questions: Sequence[dict[str, Any]]) -> str:
+    """Where the seconds go: each pass over the questions that ran it, its p50/p95 and
+    its share of all the workload's time (what a pass that does not pay would save)."""
     total = sum(r["seconds"] for r in questions) or 1.0
-    lines = ["| stage | questions | p50 s | p95 s | share of all time |", "|---|---|---|---|---|"]
-    for stage in STAGES:
-        spent = [r["stages"][stage] for r in questions if stage in r["stages"]]
+    lines = [
+        "| pass | questions | p50 s | p95 s | share of all time |",
+        "|---|---|---|---|---|",
+    ]
+    for name, spent in pass_seconds(questions).items():
         if not spent:
             continue
-        share = sum(spent) / total
         lines.append(
-            f"| {stage} | {len(spent)} | {percentile(spent, 50):.2f} | "
-            f"{percentile(spent, 95):.2f} | {share:.0%} |"
+            f"| {name} | {len(spent)} | {percentile(spent, 50):.2f} | "
+            f"{percentile(spent, 95):.2f} | {sum(spent) / total:.0%} |"
         )
     return "\n".join(lines)
+
+
+def pass_seconds(questions: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Seconds of each pass, per question that ran it. A follow-up's "prepare" is its
+    rewrite; the judge's seconds are a self-check where a costly signal was read, the
+    polarity check for a yes/no, else the judge's own arithmetic."""
+
+    def stage(name: str, where=lambda r: True) -> list[float]:
+        return [r["stages"][name] for r in questions if name in r["stages"] and where(r)]
+
+    def judged(r: dict[str, Any]) -> str:
+        return (
+            "self-check" if r["self_checked"] else "polarity" if r["asked_as"] == "yes_no" else ""
+        )
+
+    return {
+        "follow-up rewrite": stage("prepare", lambda r: r["has_history"]),
+        "retrieve": stage("retrieve"),
+        "calculation attempt": stage("calculation"),
+        "draft (with its verification)": stage("draft"),
+        "second look (with its verification)": stage("second_look"),
+        "window self-check (judge)": stage("judge", lambda r: judged(r) == "self-check"),
+        "polarity check (judge)": stage("judge", lambda r: judged(r) == "polarity"),
+        "judge, no model pass": stage("judge", lambda r: judged(r) == ""),
+    }
 
 
 def summarize(ingest: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any]) -> list[Row]:
@@ -545,7 +575,7 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     for name, r in results.items():
         print(f"[{name}] by path\n\n{breakdown_table(r['warm']['questions'], 'path')}\n")
         print(f"[{name}] by kind\n\n{breakdown_table(r['warm']['questions'], 'kind')}\n")
-        print(f"[{name}] seconds per stage\n\n{stage_table(r['warm']['questions'])}\n")
+        print(f"[{name}] where the seconds go\n\n{pass_table(r['warm']['questions'])}\n")
     if modes:
         print(speculation_table(modes))
         print()

@@ -311,6 +311,7 @@ class Pipeline:
             if number:
                 raw.append("\n\n")
                 yield Delta("\n\n")
+            started = time.perf_counter()
             draft = self.drafter.draft(
                 attempt, question.standalone, question.kind, snapshot.abstain
             )
@@ -319,6 +320,10 @@ class Pipeline:
             verifier = self._verifier(snapshot, question.standalone, attempt.context)
             verified = verifier.verify(drafted.text)
             verifying += time.perf_counter() - mark
+            # Each attempt's seconds (drafting and verifying) under the pass it is:
+            # "calculation", "draft" (the plain attempt) or "second_look".
+            name = "calculation" if attempt.calculation else "second_look" if result else "draft"
+            clock.timings[name] = clock.timings.get(name, 0.0) + time.perf_counter() - started
             detoured |= attempt.context != plan.attempts[0].context
             if verified.answered:
                 earlier = result.draft if result is not None else None

@@ -8,9 +8,9 @@ from eval.bench import (
     QUICK_QUESTIONS,
     answer_path,
     breakdown_table,
+    pass_table,
     seed_workload,
     squad_test_workload,
-    stage_table,
 )
 from eval.dataset import TYPES, load_items
 from eval.squad2 import SPLITS, doc_name
@@ -50,7 +50,7 @@ def test_each_answer_path_is_named():
     assert answer_path(True, "refuse", ran_model=False) == "refused before the model"
 
 
-def _result(kind: str, path: str, seconds: float, stages: dict[str, float]) -> dict:
+def _result(kind: str, path: str, seconds: float, stages: dict[str, float], **more) -> dict:
     return {
         "kind": kind,
         "path": path,
@@ -59,21 +59,43 @@ def _result(kind: str, path: str, seconds: float, stages: dict[str, float]) -> d
         "prompt_read": 20,
         "generated": 8,
         "stages": stages,
-    }
+        "has_history": False,
+        "asked_as": "fact",
+        "self_checked": False,
+    } | more
 
 
-def test_the_tables_group_by_path_and_kind_and_share_the_time_by_stage():
+def test_the_tables_group_by_path_and_kind_and_share_the_time_by_pass():
     results = [
-        _result("fact", "answered", 2.0, {"retrieve": 0.1, "generate": 1.5, "judge": 0.4}),
-        _result("fact", "answered", 4.0, {"retrieve": 0.1, "generate": 3.0, "judge": 0.9}),
-        _result("unanswerable_off_topic", "refused before the model", 0.2, {"retrieve": 0.1}),
+        _result("fact", "answered", 2.0, {"retrieve": 0.1, "draft": 1.5, "judge": 0.4}),
+        _result(
+            "fact",
+            "answered",
+            4.0,
+            {"retrieve": 0.1, "draft": 1.0, "second_look": 2.0, "judge": 0.9},
+            self_checked=True,
+        ),
+        _result("yes_no", "corrected", 3.0, {"draft": 1.0, "judge": 1.5}, asked_as="yes_no"),
+        _result("multi_turn", "refused before the model", 1.0, {"prepare": 0.9}, has_history=True),
     ]
     by_path = breakdown_table(results, "path").splitlines()
     assert by_path[2].startswith("| answered | 2 | ")  # the larger group first
-    assert by_path[3].startswith("| refused before the model | 1 | 0.2 | 0.2 | – |")
-    by_kind = breakdown_table(results, "kind")
-    assert "| unanswerable_off_topic | 1 |" in by_kind
-    stages = {line.split(" | ")[0][2:]: line for line in stage_table(results).splitlines()[2:]}
-    assert list(stages) == ["retrieve", "generate", "judge"]  # stages nobody ran are left out
-    assert stages["generate"].endswith("| 73% |")  # 4.5 of 6.2 s
-    assert stages["retrieve"].startswith("| retrieve | 3 |")
+    assert by_path[4].startswith("| refused before the model | 1 | 1.0 | 1.0 | – |")
+    assert "| multi_turn | 1 |" in breakdown_table(results, "kind")
+    rows = {line.split(" | ")[0][2:]: line for line in pass_table(results).splitlines()[2:]}
+    assert list(rows) == [  # passes nobody ran are left out
+        "follow-up rewrite",
+        "retrieve",
+        "draft (with its verification)",
+        "second look (with its verification)",
+        "window self-check (judge)",
+        "polarity check (judge)",
+        "judge, no model pass",
+    ]
+    assert (
+        rows["draft (with its verification)"]
+        == "| draft (with its verification) | 3 | 1.00 | 1.50 | 35% |"
+    )
+    assert rows["second look (with its verification)"].endswith("| 1 | 2.00 | 2.00 | 20% |")
+    assert rows["polarity check (judge)"].startswith("| polarity check (judge) | 1 | 1.50 |")
+    assert rows["judge, no model pass"].startswith("| judge, no model pass | 1 | 0.40 |")
