@@ -52,7 +52,13 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut
 
-from eval.signals import DEFAULT_SIGNALS, SIGNALS_DIR, SignalRow, read_rows
+from eval.signals import (
+    DEFAULT_SIGNALS,
+    SIGNALS_DIR,
+    WHOLE_PROMPT_SIGNALS,
+    SignalRow,
+    read_rows,
+)
 from qa.answerability import (
     CAUTION_LEVELS,
     COSTLY,
@@ -398,8 +404,20 @@ def second_look_cut(rows: Sequence[SignalRow]) -> tuple[float, str]:
     return 1.01, "always look"
 
 
-def calibrate(signals: Path, out: Path) -> JudgeModels:
-    """Fit both models from ``signals`` and write them to ``out``; print the signal table."""
+def second_look_from(rows: Sequence[SignalRow], whole_prompt: Path) -> tuple[float, str]:
+    """:func:`second_look_cut` of the rows in ``whole_prompt`` (answered over corpora read
+    whole, where a second look is taken: ``--collect --whole-prompt``) where that file has
+    any; else of ``rows``."""
+    whole = read_rows(whole_prompt)
+    if not whole:
+        return second_look_cut(rows)
+    cut, line = second_look_cut(whole)
+    return cut, f"{line} (from {len(whole)} whole-prompt rows, {whole_prompt.name})"
+
+
+def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNALS) -> JudgeModels:
+    """Fit the models from ``signals`` (the second-look cut from ``whole_prompt``'s rows
+    where that file has any) and write them to ``out``; print the signal table."""
     started = time.perf_counter()
     rows = read_rows(signals)
     if not rows:
@@ -423,7 +441,7 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
     free = fit_model(table, [n for n in table.names if n not in COSTLY], "no model request", data)
     pays, check = check_pays(full, free, table.y)
     shortcut_above, shortcut = shortcut_cuts(full, free, pays)
-    cut, looks = second_look_cut(rows)
+    cut, looks = second_look_from(rows, whole_prompt)
     models = JudgeModels(
         full=full.model.with_second_look(cut),
         text_only=text_only.model.with_second_look(cut),
@@ -471,11 +489,15 @@ def calibrate(signals: Path, out: Path) -> JudgeModels:
 
 
 def run_cli(args: argparse.Namespace, config: Config) -> int:
-    from eval.signals import collect
+    from eval.signals import collect, collect_whole_prompt
 
     signals = Path(args.from_signals) if args.from_signals else DEFAULT_SIGNALS
-    if args.collect:
-        minutes = args.minutes if args.minutes else None
+    minutes = args.minutes if args.minutes else None
+    if args.collect and args.whole_prompt:
+        collect_whole_prompt(
+            config, WHOLE_PROMPT_SIGNALS, args.limit, args.seed, args.workers, minutes
+        )
+    elif args.collect:
         collect(config, signals, args.limit, args.seed, args.workers, minutes)
     calibrate(signals, Path(args.out) if args.out else WEIGHTS_FILE)
     return 0

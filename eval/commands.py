@@ -73,6 +73,13 @@ def register(
         action="store_true",
         help="first answer the calibration questions not yet in the file (resumes), then fit",
     )
+    calibrate.add_argument(
+        "--whole-prompt",
+        action="store_true",
+        help="--collect: answer over short corpora read whole (one piece of an article "
+        "each; eval/signals/squad2-calibration-whole-prompt.jsonl), where a refusal gets "
+        "a second look: the data that fits when one pays",
+    )
     calibrate.add_argument("--limit", type=int, help="--collect: stop at this many rows")
     calibrate.add_argument("--minutes", type=float, help="--collect: stop after this long")
     calibrate.add_argument("--workers", type=int, default=2, help="--collect: answers at once")

@@ -29,7 +29,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from qa.config import Config
@@ -37,6 +37,10 @@ from qa.config import Config
 SIGNALS_DIR = Path(__file__).with_name("signals")
 DEFAULT_SIGNALS = SIGNALS_DIR / "squad2-calibration.jsonl"
 STORE = Path(".qa-squad2-calibration")  # the calibration corpus's own store
+# Rows answered over corpora short enough to be the whole prompt (one piece of one
+# calibration article each), where a refusal gets a second look: what fits when it pays.
+WHOLE_PROMPT_SIGNALS = SIGNALS_DIR / "squad2-calibration-whole-prompt.jsonl"
+WHOLE_PROMPT_STORES = Path(".qa-squad2-whole-prompt")
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,45 @@ def row_of(question, answer) -> SignalRow:
     )
 
 
+def answer_into(
+    out: Path,
+    pipeline,
+    questions: list,
+    workers: int,
+    deadline: float | None,
+    article: str | None = None,
+) -> int:
+    """Answer ``questions`` (``workers`` at once) until ``deadline`` and append a row each
+    to ``out`` (``article`` overrides the rows' group); how many were added. A question
+    the model or the index failed is left out with a line, so the next run retries it."""
+    from qa.errors import QAError
+
+    lock = threading.Lock()
+    added = 0
+
+    def one(question) -> None:
+        nonlocal added
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        try:
+            answer = pipeline.ask(question.question)
+        except QAError as exc:
+            print(f"{question.id}: not answered ({exc}); a later --collect retries it")
+            return
+        row = row_of(question, answer)
+        row = replace(row, article=article) if article else row
+        with lock, out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+            added += 1
+            if added % 25 == 0:
+                print(f"{added} more rows in {out}", flush=True)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(one, questions):
+            pass
+    return added
+
+
 def collect(
     config: Config, out: Path, limit: int | None, seed: int, workers: int, minutes: float | None
 ) -> int:
@@ -134,22 +177,65 @@ def collect(
     pipeline = get_pipeline(suite)
     out.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + minutes * 60 if minutes else None
-    lock = threading.Lock()
-    added = 0
-
-    def answer(question) -> None:
-        nonlocal added
-        if deadline is not None and time.monotonic() > deadline:
-            return
-        row = row_of(question, pipeline.ask(question.question))
-        with lock, out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
-            added += 1
-            if added % 25 == 0:
-                print(f"{len(done) + added} rows in {out}", flush=True)
-
     print(f"{len(done)} rows already in {out}; answering {len(todo)} more", flush=True)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(answer, todo):
-            pass
+    return answer_into(out, pipeline, todo, workers, deadline)
+
+
+def collect_whole_prompt(
+    config: Config, out: Path, limit: int | None, seed: int, workers: int, minutes: float | None
+) -> int:
+    """Answer calibration questions over corpora of one piece each (the whole piece is the
+    prompt, as on a short document a user brings), piece by piece in a seeded order, and
+    append their rows to ``out`` (resumes; ``article`` is the piece's article, the group
+    for cross-validation). One engine serves every piece; each piece's prompt is read
+    once. A piece whose passages do not fit the prompt budget is skipped with a line."""
+    from eval.squad2 import load_corpus, whole_prompt_pieces
+    from qa.engine import start_local_engine
+    from qa.models import LOCAL_MODEL_NAME
+
+    budget = int(config.context_char_budget * 0.9)  # passages add a little to the text
+    pieces = whole_prompt_pieces(load_corpus(more=True), "calibration", budget)
+    random.Random(seed).shuffle(pieces)
+    done = {row.id for row in read_rows(out)}
+    engine = None if config.openai_base_url else start_local_engine(config)
+    served = config.replace(answerability=False)
+    if engine is not None:
+        served = served.replace(openai_base_url=f"{engine.url}/v1", openai_model=LOCAL_MODEL_NAME)
+    deadline = time.monotonic() + minutes * 60 if minutes else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    added = 0
+    try:
+        for piece in pieces:
+            todo = [q for q in piece.questions if q.id not in done]
+            if limit is not None:
+                todo = todo[: max(0, limit - len(done) - added)]
+            if todo and (deadline is None or time.monotonic() < deadline):
+                added += _answer_piece(served, piece, todo, out, workers, deadline)
+                print(f"{piece.name}: {len(done) + added} rows in {out}", flush=True)
+    finally:
+        if engine is not None:
+            engine.close()
     return added
+
+
+def _answer_piece(
+    config: Config, piece, todo: list, out: Path, workers: int, deadline: float | None
+) -> int:
+    """Index ``piece`` as a corpus of its own and append a row per question; how many."""
+    from eval.squad2 import write_documents
+    from index.ingest import ingest
+    from qa.context import whole_corpus_fits
+    from qa.pipeline import build_pipeline
+
+    where = WHOLE_PROMPT_STORES / piece.name.removesuffix(".txt")
+    suite = config.replace(seeds_dir=where / "docs", store_dir=where / "store")
+    write_documents({piece.name: piece.text}, suite.seeds_dir)
+    ingest(suite.seeds_dir, suite)
+    pipeline = build_pipeline(suite)
+    try:
+        if not whole_corpus_fits(pipeline.index.passages, suite):
+            print(f"{piece.name}: its passages exceed the prompt budget; skipped")
+            return 0
+        return answer_into(out, pipeline, todo, workers, deadline, article=piece.article)
+    finally:
+        pipeline.close()

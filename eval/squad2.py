@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -126,6 +126,67 @@ def load_corpus(distractors: bool = False, more: bool = False) -> Corpus:
             text = PARAGRAPH_SEPARATOR.join(p["context"] for p in article["paragraphs"])
             documents[doc_name(article["title"])] = text
     return Corpus(documents, questions)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Consecutive paragraphs of one article, short enough to be the whole prompt, and
+    their questions (offsets in the piece's own text, ``doc`` its file name)."""
+
+    name: str
+    article: str
+    text: str
+    questions: tuple[SquadQuestion, ...]
+
+
+def whole_prompt_pieces(corpus: Corpus, split: str, max_chars: int) -> list[Piece]:
+    """Each ``split`` article cut, in order, into pieces of whole paragraphs of at most
+    ``max_chars`` characters, each with the questions of its paragraphs. A corpus of one
+    piece is read whole by the model, so a refusal there can get a second look (which a
+    corpus answered from retrieved evidence never takes). A paragraph longer than
+    ``max_chars`` is left out with its questions."""
+    titles = {doc_name(title): title for title in SPLITS[split]}
+    pieces: list[Piece] = []
+    for doc, title in titles.items():
+        text = corpus.documents[doc]
+        questions = [q for q in corpus.questions if q.doc == doc]
+        spans, start = [], 0
+        for paragraph in text.split(PARAGRAPH_SEPARATOR):
+            spans.append((start, start + len(paragraph)))
+            start += len(paragraph) + len(PARAGRAPH_SEPARATOR)
+        group: list[tuple[int, int]] = []
+        for span in [*spans, None]:
+            fits = span is not None and (not group or span[1] - group[0][0] <= max_chars)
+            if fits:
+                group.append(span)
+                continue
+            if group and group[-1][1] - group[0][0] <= max_chars:
+                number = sum(piece.article == title for piece in pieces)
+                pieces.append(_piece(title, number, text, group, questions))
+            group = [span] if span is not None else []
+    return pieces
+
+
+def _piece(
+    title: str, number: int, text: str, group: list[tuple[int, int]], questions: list
+) -> Piece:
+    start, end = group[0][0], group[-1][1]
+    name = f"{title}-{number:03d}.txt"
+
+    def moved(span: EvidenceSpan) -> EvidenceSpan:
+        return EvidenceSpan(name, span.start - start, span.end - start)
+
+    inside = tuple(
+        replace(
+            q,
+            doc=name,
+            paragraph=moved(q.paragraph),
+            answer_spans=tuple(moved(a) for a in q.answer_spans),
+        )
+        for q in questions
+        if start <= q.paragraph.start and q.paragraph.end <= end
+    )
+    return Piece(name, title, text[start:end], inside)
 
 
 def write_documents(documents: dict[str, str], directory: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from qa.config import Config
 from qa.errors import ConfigError, ModelIntegrityError
-from qa.models import resolve_model_path
+from qa.models import LOCAL_MODEL_NAME, resolve_model_path
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -82,7 +82,7 @@ class LocalEngine:
             _check_port_free(settings.host, settings.port)
         params: Any = xllamacpp.CommonParams()
         params.model.path = str(settings.model_path)
-        params.model_alias = {"qwen-local"}
+        params.model_alias = {LOCAL_MODEL_NAME}
         params.n_parallel = settings.slots
         # llama.cpp splits n_ctx between the slots: each gets slot_context tokens.
         params.n_ctx = settings.slot_context * settings.slots

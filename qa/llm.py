@@ -38,7 +38,7 @@ import httpx
 
 from qa.config import Config
 from qa.errors import LLMError
-from qa.models import MODELS
+from qa.models import LOCAL_MODEL_NAME, MODELS
 from qa.types import EngineUsage
 
 log = logging.getLogger(__name__)
@@ -480,7 +480,7 @@ def connect(config: Config, engine_url: str | None = None) -> LLMClient:
         raise ValueError("a local engine URL is needed when no server is configured")
     return LLMClient(
         f"{engine_url}/v1",
-        model="qwen-local",
+        model=LOCAL_MODEL_NAME,
         timeout=config.request_timeout_s,
         temperature=config.temperature,
         remote=False,

@@ -32,6 +32,10 @@ class ModelSpec:
     sha256: str
 
 
+# The name a local llama.cpp server started by this package (qa.engine) serves the model
+# under, whichever GGUF it loaded.
+LOCAL_MODEL_NAME = "qwen-local"
+
 MODELS: dict[str, ModelSpec] = {
     "default": ModelSpec(
         name="Qwen2.5-Coder-1.5B-Instruct Q4_K_M",

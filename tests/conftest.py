@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from qa.models import LOCAL_MODEL_NAME
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -31,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ENGINE_MODEL = "qwen-local"  # the engine's model alias (qa.engine)
+ENGINE_MODEL = LOCAL_MODEL_NAME  # the name the engine serves its model under
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,20 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from eval.calibrate import Fitted, auroc, calibrate, check_pays, choose, second_look_cut
+from eval.calibrate import (
+    Fitted,
+    auroc,
+    calibrate,
+    check_pays,
+    choose,
+    second_look_cut,
+    second_look_from,
+)
 from eval.signals import DEFAULT_SIGNALS, SignalRow
 from qa.answerability import (
     LOGPROB_SIGNALS,
@@ -144,7 +153,8 @@ def test_a_costly_check_is_read_only_where_it_stops_more_wrong_answers():
     assert all(pays.values()) and "pays at every level" in line, line
 
 
-def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):
+def _signals_file(tmp_path: Path) -> Path:
+    """240 judged rows over 4 articles: similarity and the window check carry the label."""
     rng = np.random.default_rng(1)
     rows = []
     for i in range(240):
@@ -156,6 +166,11 @@ def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilit
         rows.append(json.dumps(asdict(row)))
     source = tmp_path / "signals.jsonl"
     source.write_text("\n".join(rows) + "\n")
+    return source
+
+
+def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):
+    source = _signals_file(tmp_path)
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     calibrate(source, first)
     calibrate(source, second)
@@ -167,6 +182,17 @@ def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilit
     low, balanced, high = (models.full.threshold(c) for c in ("low", "balanced", "high"))
     assert low <= balanced <= high
     assert models.report["full"]["nested_auroc"] > 0.7
+
+
+def test_the_second_look_cut_comes_from_whole_prompt_rows_where_there_are_any(tmp_path):
+    retrieved = [_row(0.3, False)] * 3  # answered from retrieved evidence: no look rescues
+    whole = tmp_path / "whole.jsonl"
+    looks = [_row(0.1, True), _row(0.2, True), _row(0.5, False), _row(0.9, False)]
+    whole.write_text("".join(json.dumps(asdict(row)) + "\n" for row in looks))
+    cut, line = second_look_from(retrieved, whole)
+    assert 0.2 < cut <= 0.5 and "4 whole-prompt rows" in line
+    always, _ = second_look_from(retrieved, tmp_path / "missing.jsonl")
+    assert always > 1.0
 
 
 def test_the_shipped_model_is_what_its_signals_file_fits(tmp_path):
@@ -204,3 +230,31 @@ def test_a_pipeline_without_its_judge_model_does_not_start(tmp_path, monkeypatch
     with pytest.raises(ModelIntegrityError, match=r"judge's model .* is missing"):
         build_pipeline(config)
     assert not (tmp_path / "store").exists()  # nothing was loaded or built first
+
+
+def test_collecting_appends_a_row_per_answer_and_leaves_a_failed_question_to_the_next_run(
+    tmp_path, capsys
+):
+    from eval.dataset import EvidenceSpan
+    from eval.signals import answer_into, read_rows
+    from eval.squad2 import SquadQuestion
+    from qa.errors import LLMError
+    from qa.types import Answer
+
+    span = EvidenceSpan("Normans-000.txt", 0, 10)
+
+    def question(n: int) -> SquadQuestion:
+        return SquadQuestion(f"q{n}", "calibration", span.doc, f"Who {n}?", ("Rollo",), (), span)
+
+    class Pipeline:
+        def ask(self, text: str) -> Answer:
+            if text == "Who 1?":
+                raise LLMError("the language model did not answer within 120 s")
+            return Answer(text, "Rollo [1].")
+
+    out = tmp_path / "rows.jsonl"
+    added = answer_into(out, Pipeline(), [question(n) for n in range(3)], 2, None, "Normans")
+    rows = read_rows(out)
+    assert added == 2 and sorted(r.id for r in rows) == ["q0", "q2"]
+    assert all(r.article == "Normans" and r.right for r in rows)
+    assert "q1: not answered (the language model did not answer" in capsys.readouterr().out

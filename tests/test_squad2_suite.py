@@ -110,3 +110,25 @@ def test_confidence_ranking_rows_and_report(tmp_path):
     assert "over 3 answers with a confidence (0 without, left out)" in text
     saved = json.loads((tmp_path / "squad2.json").read_text())
     assert saved["tables"]["ours"]["test"]["top_half_right"] == 0.5
+
+
+def test_whole_prompt_pieces_are_short_runs_of_paragraphs_with_their_questions():
+    from eval.squad2 import PARAGRAPH_SEPARATOR, SPLITS, load_corpus, whole_prompt_pieces
+
+    corpus = load_corpus(more=True)
+    pieces = whole_prompt_pieces(corpus, "calibration", 6300)
+    assert {p.article for p in pieces} == set(SPLITS["calibration"])
+    assert all(len(p.text) <= 6300 for p in pieces)
+    asked = [q for p in pieces for q in p.questions]
+    calibration = [q for q in corpus.questions if q.split == "calibration"]
+    assert sorted(q.id for q in asked) == sorted(q.id for q in calibration)  # each once
+    for piece in pieces:
+        whole = corpus.documents[f"{piece.article}.txt"]
+        assert piece.text in whole and whole.count(PARAGRAPH_SEPARATOR) > 0
+        for q in piece.questions:
+            assert q.doc == piece.name
+            assert piece.text[q.paragraph.start : q.paragraph.end] in whole
+            for span, gold in zip(q.answer_spans, q.answers, strict=True):
+                assert piece.text[span.start : span.end] == gold
+    tiny = whole_prompt_pieces(corpus, "calibration", 300)  # no paragraph is this short
+    assert len(tiny) < len(pieces) and all(len(p.text) <= 300 for p in tiny)
