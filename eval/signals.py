@@ -143,7 +143,7 @@ def answer_into(
         try:
             answer = pipeline.ask(question.question)
         except QAError as exc:
-            print(f"{question.id}: not answered ({exc}); a later --collect retries it")
+            print(f"{question.id}: not answered ({exc}); a later --collect retries it", flush=True)
             return
         row = row_of(question, answer)
         row = replace(row, article=article) if article else row
@@ -197,7 +197,7 @@ def collect_whole_prompt(
     pieces = whole_prompt_pieces(load_corpus(more=True), "calibration", budget)
     random.Random(seed).shuffle(pieces)
     done = {row.id for row in read_rows(out)}
-    engine = None if config.openai_base_url else start_local_engine(config)
+    engine = None if config.uses_openai_server else start_local_engine(config)
     served = config.replace(answerability=False)
     if engine is not None:
         served = served.replace(openai_base_url=f"{engine.url}/v1", openai_model=LOCAL_MODEL_NAME)

@@ -154,16 +154,13 @@ def whole_prompt_pieces(corpus: Corpus, split: str, max_chars: int) -> list[Piec
         for paragraph in text.split(PARAGRAPH_SEPARATOR):
             spans.append((start, start + len(paragraph)))
             start += len(paragraph) + len(PARAGRAPH_SEPARATOR)
-        group: list[tuple[int, int]] = []
-        for span in [*spans, None]:
-            fits = span is not None and (not group or span[1] - group[0][0] <= max_chars)
-            if fits:
-                group.append(span)
-                continue
-            if group and group[-1][1] - group[0][0] <= max_chars:
-                number = sum(piece.article == title for piece in pieces)
-                pieces.append(_piece(title, number, text, group, questions))
-            group = [span] if span is not None else []
+        groups: list[list[tuple[int, int]]] = [[]]
+        for span in spans:
+            if groups[-1] and span[1] - groups[-1][0][0] > max_chars:
+                groups.append([])
+            groups[-1].append(span)
+        kept = [g for g in groups if g and g[-1][1] - g[0][0] <= max_chars]
+        pieces += [_piece(title, n, text, g, questions) for n, g in enumerate(kept)]
     return pieces
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,8 +152,7 @@ def test_a_costly_check_is_read_only_where_it_stops_more_wrong_answers():
     assert all(pays.values()) and "pays at every level" in line, line
 
 
-def _signals_file(tmp_path: Path) -> Path:
-    """240 judged rows over 4 articles: similarity and the window check carry the label."""
+def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):
     rng = np.random.default_rng(1)
     rows = []
     for i in range(240):
@@ -166,11 +164,6 @@ def _signals_file(tmp_path: Path) -> Path:
         rows.append(json.dumps(asdict(row)))
     source = tmp_path / "signals.jsonl"
     source.write_text("\n".join(rows) + "\n")
-    return source
-
-
-def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilities(tmp_path):
-    source = _signals_file(tmp_path)
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     calibrate(source, first)
     calibrate(source, second)
