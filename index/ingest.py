@@ -223,9 +223,13 @@ def ingest(
             _embed_and_store(new, target, config, progress, reusable)
         if stale and target is base:
             target.delete(ids=stale)
+        generation = (previous.generation if previous else 0) + 1
+        known = previous.added() if previous else {}
+        for name, info in docs.items():
+            info["added"] = known.get(name, generation)
         batch.publish(
             Manifest(
-                generation=(previous.generation if previous else 0) + 1,
+                generation=generation,
                 embed_model=config.embed_model,
                 root=str(roots[0].resolve()),
                 roots=[str(p.resolve()) for p in roots],

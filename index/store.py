@@ -57,6 +57,8 @@ class Manifest:
     embed_model: str = ""
     root: str = ""  # the first of ``roots`` (kept for manifests written before ``roots``)
     roots: list[str] = field(default_factory=list)  # the files and folders the index mirrors
+    # Doc name -> {"sha256", "passages", "path", "added" (the generation that first
+    # indexed it: prompts list documents in that order), "pages" for a paged format}.
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The published generation's collection on a Chroma server ("" in a local store,
     # whose one collection is written in place under its file lock).
@@ -73,6 +75,10 @@ class Manifest:
             raise IndexCorruptError(
                 f"{path} is unreadable ({exc}); rebuild the index: `qa ingest --rebuild`"
             ) from exc
+
+    def added(self) -> dict[str, int]:
+        """Doc name -> the generation that first indexed it (0 for manifests from before)."""
+        return {name: int(info.get("added", 0)) for name, info in self.docs.items()}
 
     def write(self, store_dir: Path) -> None:
         tmp = store_dir / f".{MANIFEST}.{os.getpid()}"

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from qa.config import Config
+from qa.engine import slot_dir
 from qa.errors import LLMError
 from qa.models import LOCAL_MODEL_NAME, MODELS
 from qa.types import EngineUsage
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 # The slowest prompt reading (tokens/s) a warm-up is given time for: two busy laptop cores.
 SLOWEST_PREFILL_TOKENS_PER_S = 8.0
+# A saved prefix is restored as a head start only if it shares at least this much text
+# with the new one (the rules alone are ~2,300 characters).
+MIN_SHARED_PREFIX_CHARS = 1000
 
 # The usage the requests of the answer being computed in this context add to.
 _USAGE: ContextVar[EngineUsage | None] = ContextVar("qa_engine_usage", default=None)
@@ -108,13 +112,17 @@ class LLMClient:
         timeout: float = 120.0,
         temperature: float = 0.0,
         remote: bool = True,
+        slot_dir: Path | None = None,
     ) -> None:
+        """``slot_dir`` is where the server saves slot files, where this client can read it
+        (the local engine's): new prefixes then start from the nearest saved one."""
         self.base_url = base_url.rstrip("/")
         self.root = self.base_url.removesuffix("/v1")
         self.model = model or "default"
         self.timeout = timeout
         self.temperature = temperature
         self.remote = remote
+        self.slot_dir = slot_dir
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # One pooled client for all threads (httpx.Client is thread-safe); a read
         # timeout per chunk, and a deadline per request enforced while streaming.
@@ -132,6 +140,8 @@ class LLMClient:
         self.slot_context = _slot_context(props) if props else 0
         self.model_path = str(props.get("model_path", "")) if props else ""
         self._prefix_file: str | None = None  # the saved slot of the warmed prefix
+        self.prefix_read = 0  # tokens the last warm-up read (0: restored whole, or skipped)
+        self._warmed = ""  # the prefix the first slot was last given
         self._server_lost = False  # a request found the server unreachable
 
     # --- what this server can do ---------------------------------------------------
@@ -247,32 +257,95 @@ class LLMClient:
     def warm(self, prefix: str) -> str:
         """Put the evaluated ``prefix`` into every slot; "restored", "computed" or "skipped".
 
-        The first slot reads it once (or restores it from the slot file a previous start
-        saved, keyed by model, slot size and prefix text); then the slot is saved and
-        restored into the others (~10 ms each), so several users at once, and the next
-        cold start, all skip the prefill (~30 ms a token on 2 cores).
+        A slot file a previous start saved (keyed by model, slot size and prefix text) is
+        restored into every slot (~10 ms each). Otherwise the first slot reads the prefix
+        and is saved, then restored into the others, so several users at once, and the
+        next cold start, all skip the prefill (~30 ms a token on 2 cores). The first slot
+        reads only what it does not already hold: the server keeps the tokens the new
+        prefix shares with the one warmed before (the rules; for a corpus that grew, every
+        document it had). Where this client can see the slot files (the local engine), a
+        saved prefix that shares more than that is restored first.
+
+        A restore that fails empties its slot (llama.cpp's server clears it), so a file is
+        only looked for where this client cannot see whether it exists, and then in the
+        last slot, never in the first one that holds the previous prefix.
         """
         if not self.llama_cpp:
             return "skipped"
-        key = f"{self.model_path}\x00{self.slot_context}\x00{prefix}"
-        name = f"prefix-{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
+        name = self._prefix_name(prefix)
         self._prefix_file = None
-        state = "restored" if self._slot_action(0, "restore", name) else "computed"
-        if state == "computed":
-            # Reading a whole slot is the one long request; it gets the time a full slot
-            # takes at the slowest prefill planned for, not an answer's timeout.
-            full_slot = self.slot_context / SLOWEST_PREFILL_TOKENS_PER_S
-            self._post(
-                "/completion",
-                {"prompt": prefix, "n_predict": 0, "id_slot": 0},
-                timeout=max(self.timeout, full_slot),
-            )
+        self.prefix_read = 0
+        last = self.slots - 1
+        if self._may_have_saved(name) and self._slot_action(last, "restore", name):
+            state, holding = "restored", last
+        else:
+            state, holding = "computed", 0
+            self._read_into_first_slot(prefix)
             if not self._slot_action(0, "save", name):
+                self._warmed = prefix
                 return "computed"  # a server without slot files: the others read on demand
+        # Also for a restored file: another client (one that cannot see the files) may
+        # have saved it without the record a later, grown prefix looks for.
+        self._remember_prefix(name, prefix)
         self._prefix_file = name
-        for slot in range(1, self.slots):
-            self._slot_action(slot, "restore", name)
+        self._warmed = prefix
+        for slot in range(self.slots):
+            if slot != holding:
+                self._slot_action(slot, "restore", name)
         return state
+
+    def _read_into_first_slot(self, prefix: str) -> None:
+        nearest, shared = self._nearest_saved_prefix(prefix)
+        if nearest and shared > shared_start(self._warmed, prefix):
+            self._slot_action(0, "restore", nearest)  # exists: a restore that cannot fail
+        # Reading a whole slot is the one long request; it gets the time a full slot
+        # takes at the slowest prefill planned for, not an answer's timeout.
+        full_slot = self.slot_context / SLOWEST_PREFILL_TOKENS_PER_S
+        result = self._post(
+            "/completion",
+            {"prompt": prefix, "n_predict": 0, "id_slot": 0},
+            timeout=max(self.timeout, full_slot),
+        )
+        self.prefix_read = int((result.get("timings") or {}).get("prompt_n", 0))
+
+    def _may_have_saved(self, name: str) -> bool:
+        """False only where this client sees the slot files and ``name`` is not among them."""
+        return self.slot_dir is None or (self.slot_dir / name).exists()
+
+    def _prefix_name(self, prefix: str) -> str:
+        key = f"{self.model_path}\x00{self.slot_context}\x00{prefix}"
+        return f"prefix-{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
+
+    def _remember_prefix(self, name: str, prefix: str) -> None:
+        """Beside a saved slot file, the text it holds (for :meth:`_nearest_saved_prefix`)."""
+        if self.slot_dir is None:
+            return
+        path = (self.slot_dir / name).with_suffix(".json")
+        record = {"model": self.model_path, "slot_context": self.slot_context, "prefix": prefix}
+        with contextlib.suppress(OSError):  # only a later start's head start is lost
+            if not path.exists():
+                path.write_text(json.dumps(record))
+
+    def _nearest_saved_prefix(self, prefix: str) -> tuple[str | None, int]:
+        """The saved slot file for this model that shares the longest start with ``prefix``
+        (at least ``MIN_SHARED_PREFIX_CHARS``) and how many characters it shares, or
+        ``(None, 0)``."""
+        best, shared = None, 0
+        for record_path in self.slot_dir.glob("prefix-*.json") if self.slot_dir else ():
+            try:
+                record = json.loads(record_path.read_text())
+                saved = record["prefix"]
+                same_slots = (record["model"], record["slot_context"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a record being written or damaged: not a candidate
+            if same_slots != (self.model_path, self.slot_context):
+                continue
+            common = shared_start(saved, prefix)
+            if common >= max(shared + 1, MIN_SHARED_PREFIX_CHARS) and (
+                record_path.with_suffix(".bin").exists()
+            ):
+                best, shared = record_path.with_suffix(".bin").name, common
+        return best, shared
 
     def refill_idle_slots(self) -> int:
         """Put the warmed prefix back into every idle slot (~10 ms each); how many took it.
@@ -461,6 +534,12 @@ def _message(payload: Any) -> str:
     return " ".join(str(error).split())[:200]
 
 
+def shared_start(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` have in common."""
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
+
 def _slot_context(props: dict[str, Any]) -> int:
     settings = props.get("default_generation_settings") or {}
     return int(settings.get("n_ctx", 0) or 0)
@@ -484,6 +563,7 @@ def connect(config: Config, engine_url: str | None = None) -> LLMClient:
         timeout=config.request_timeout_s,
         temperature=config.temperature,
         remote=False,
+        slot_dir=slot_dir(config),
     )
 
 

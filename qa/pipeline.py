@@ -34,7 +34,7 @@ from qa.engine import LocalEngine, start_local_engine
 from qa.errors import GenerationRemovedError, LLMError, QAError
 from qa.judge import Judge
 from qa.kinds import Kind
-from qa.llm import LLMClient, connect, metered, model_label
+from qa.llm import LLMClient, connect, metered, model_label, shared_start
 from qa.prepare import PreparedQuestion, prepare
 from qa.prompts import answer_messages, document_title, rewrite_messages
 from qa.questions import History, clean_question, normalise_history
@@ -193,7 +193,7 @@ class Pipeline:
             )
             for doc in ("a", "b")
         )
-        common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
+        common = shared_start(a, b)
         return a[: a.rfind("\n", 0, common) + 1]
 
     # --- answering ------------------------------------------------------------------

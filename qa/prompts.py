@@ -1,9 +1,11 @@
 """The prompts. Kept byte-stable so llama.cpp can reuse its KV cache.
 
-The system message holds the rules and every context passage, numbered in document
-order. For a corpus that fits the context budget it is identical for every question,
-so llama.cpp keeps its evaluated tokens and only the question (and the answer) are new
-work per request; the follow-up rewrite reuses the same prefix too.
+The system message holds the rules and every context passage, numbered with the documents
+in the order they were added. For a corpus that fits the context budget it is identical
+for every question, so llama.cpp keeps its evaluated tokens and only the question (and
+the answer) are new work per request; the follow-up rewrite reuses the same prefix too.
+The rules do not depend on the corpus, so a corpus that grows shares everything up to
+its new documents with the prompt it had before.
 """
 
 from __future__ import annotations
@@ -15,13 +17,9 @@ from llama_index.core.base.llms.types import ChatMessage
 
 from qa.types import Passage
 
-ABSTAIN_TEXT = "The article does not say."
-MULTI_DOCUMENT_ABSTAIN_TEXT = "The documents do not say."
-
-
-def abstain_text(documents: int) -> str:
-    """The refusal, worded for the corpus: one article, or several documents."""
-    return ABSTAIN_TEXT if documents <= 1 else MULTI_DOCUMENT_ABSTAIN_TEXT
+# One wording for one document or many: the rules at the top of the prompt then stay the
+# same as documents are added, so a corpus that grows keeps its evaluated prefix.
+ABSTAIN_TEXT = "The documents do not say."
 
 
 def rules(abstain: str = ABSTAIN_TEXT) -> str:

@@ -3,7 +3,7 @@
 The judge decides and says what to show; this stage only assembles it: the answer text
 with its numbered citations, or the refusal — quoting the closest sentence when the
 judge found one, as citation [1], so a false premise or a swapped detail is corrected by
-the text itself ("The article does not say. The closest passage says: “…” [1]").
+the text itself ("The documents do not say. The closest passage says: “…” [1]").
 """
 
 from __future__ import annotations

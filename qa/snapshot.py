@@ -9,7 +9,7 @@ through the :class:`Indexes` protocol only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from index.store import vector_store
 from qa.config import Config
 from qa.errors import GenerationRemovedError, IndexMissingError, QAError
 from qa.judge import Judge
-from qa.prompts import abstain_text
+from qa.prompts import ABSTAIN_TEXT
 from qa.retrieval import HybridRetriever, Retrieved
 from qa.support import SourceSentence, source_sentences
 from qa.types import Passage
@@ -41,7 +41,7 @@ class IndexSnapshot:
 
     generation: int
     retriever: Retriever
-    passages: list[Passage]  # every passage, in document order
+    passages: list[Passage]  # every passage: documents in the order added, then position
     sentences: list[SourceSentence]
     docs: dict[str, int]  # doc name -> passage count
     judge: Judge
@@ -49,8 +49,8 @@ class IndexSnapshot:
 
     @property
     def abstain(self) -> str:
-        """The refusal's wording: "The article does not say." / "The documents do not say." """
-        return abstain_text(len(self.docs))
+        """The refusal's wording ("The documents do not say.")."""
+        return ABSTAIN_TEXT
 
 
 class Indexes(Protocol):
@@ -129,14 +129,20 @@ def snapshot_of(
     passages: Sequence[Passage],
     make_judge: JudgeFactory,
     collection: str = "",
+    added: Mapping[str, int] | None = None,
 ) -> IndexSnapshot:
-    """A snapshot of ``passages`` (any order): sentences, document counts and judge."""
-    ordered = sorted(passages, key=lambda p: (p.doc, p.position))
+    """A snapshot of ``passages`` (any order): sentences, document counts and judge.
+
+    Documents are ordered by ``added`` (doc name -> the generation that first indexed it;
+    missing: 0), then by name, so a new document goes after the ones the prompt already had.
+    """
+    added = added or {}
+    ordered = sorted(passages, key=lambda p: (added.get(p.doc, 0), p.doc, p.position))
     docs: dict[str, int] = {}
     for passage in ordered:
         docs[passage.doc] = docs.get(passage.doc, 0) + 1
     sentences = source_sentences(ordered)  # embedded lazily: a big corpus loads fast
-    judge = make_judge(sentences, abstain_text(len(docs)))
+    judge = make_judge(sentences, ABSTAIN_TEXT)
     return IndexSnapshot(generation, retriever, ordered, sentences, docs, judge, collection)
 
 
@@ -204,6 +210,7 @@ class StoreIndexes:
             list(retriever.passages.values()),
             self._make_judge,
             manifest.collection if manifest else "",
+            manifest.added() if manifest else None,
         )
         if self._snapshot is None:
             self._snapshot = snapshot

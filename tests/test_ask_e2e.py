@@ -92,7 +92,7 @@ def test_a_difference_is_computed_and_shows_its_working(config):
 def test_unanswerable_questions_abstain(config, question):
     answer = ask(question, config=config)
     assert answer.abstained, answer.text
-    assert answer.text.startswith("The article does not say")
+    assert answer.text.startswith("The documents do not say")
 
 
 def test_instructions_in_the_question_are_not_followed(config):

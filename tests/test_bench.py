@@ -99,3 +99,20 @@ def test_the_tables_group_by_path_and_kind_and_share_the_time_by_pass():
     assert rows["second look (with its verification)"].endswith("| 1 | 2.00 | 2.00 | 20% |")
     assert rows["polarity check (judge)"].startswith("| polarity check (judge) | 1 | 1.50 |")
     assert rows["judge, no model pass"].startswith("| judge, no model pass | 1 | 0.40 |")
+
+
+def test_every_engine_option_measured_is_one_the_engine_has():
+    """``python -m eval.engine_options`` sets each option on llama.cpp's own parameters:
+    a name the engine does not have would fail there, after minutes of loading."""
+    import xllamacpp
+
+    from eval.engine_options import OPTIONS
+
+    for name, apply in OPTIONS.items():
+        params = xllamacpp.CommonParams()
+        before = (params.flash_attn_type, params.n_ubatch, params.cache_type_k,
+                  params.no_extra_bufts, params.cpuparams.poll)  # fmt: skip
+        apply(params)
+        after = (params.flash_attn_type, params.n_ubatch, params.cache_type_k,
+                 params.no_extra_bufts, params.cpuparams.poll)  # fmt: skip
+        assert (after == before) == (name == "shipped"), name

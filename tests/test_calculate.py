@@ -42,7 +42,7 @@ def test_stated_figures_do_not(question):
 def test_the_result_is_recomputed_from_the_working():
     working = (
         "- Wednesday: more than 400 miles\n- Aug. 30: 220 miles\n"
-        "So, 400 miles - 220 miles = 190 miles.\nThe article does not say."
+        "So, 400 miles - 220 miles = 190 miles.\nThe documents do not say."
     )
     assert calculated_claim(working) == "400 miles - 220 miles = 180 miles."
     assert calculated_claim("Total: 2 + 2 = 4 missiles") == "2 + 2 = 4 missiles."

@@ -6,10 +6,13 @@ Real subprocesses, a real Chroma store and the real embedding model (no LLM).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from documents import SEED, docx_file, pdf_file, seed_paragraphs
 from test_cli import qa
+
+from index.store import Manifest
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +31,10 @@ def corpus(tmp_path):
     return folder, elsewhere, flags
 
 
+def tmp_store(flags: list) -> Path:
+    return Path(flags[flags.index("--store") + 1])
+
+
 def test_add_list_and_remove_documents(corpus):
     folder, elsewhere, flags = corpus
     first = qa("ingest", *flags)
@@ -40,6 +47,10 @@ def test_add_list_and_remove_documents(corpus):
     assert "3 file(s)" in added.stdout and "photo.jpg (unsupported file type .jpg" in added.stdout
     assert (folder / "harbor.docx").exists() and (folder / "report.pdf").exists()
     assert not (folder / "photo.jpg").exists()
+    # Documents are read in the order they were added (prompts list them so).
+    assert Manifest.read(tmp_store(flags)).added() == {
+        "korea.txt": 1, "harbor.docx": 2, "report.pdf": 2
+    }  # fmt: skip
 
     listed = qa("docs", *flags)
     assert listed.returncode == 0, listed.stderr
@@ -53,6 +64,7 @@ def test_add_list_and_remove_documents(corpus):
     assert (elsewhere / "harbor.docx").exists()  # the user's own copy is never touched
     listed = qa("docs", *flags)
     assert "harbor.docx" not in listed.stdout and "report.pdf" in listed.stdout
+    assert Manifest.read(tmp_store(flags)).added() == {"korea.txt": 1, "report.pdf": 2}
 
     unknown = qa("remove", "nothing.txt", *flags)
     assert unknown.returncode == 2 and "no indexed document named 'nothing.txt'" in unknown.stderr

@@ -22,11 +22,12 @@ from typing import TypeVar
 import pytest
 from served_app import ROOT, SEEDS, app_env
 
+from index.ingest import ingest
 from qa.config import Config
 from qa.engine import slot_dir
 from qa.errors import ConfigError
 from qa.pipeline import Pipeline, SnapshotGuard, build_pipeline
-from qa.prompts import abstain_text, answer_messages
+from qa.prompts import ABSTAIN_TEXT, answer_messages
 from qa.ui import check_exposure, read_auth_file
 
 T = TypeVar("T")
@@ -179,8 +180,7 @@ def test_every_slot_holds_the_warmed_prefix_and_a_fresh_process_restores_it(pipe
     try:
         assert fresh.prefix_state == "restored"
         question = "Who is Jung Pak?"
-        abstain = abstain_text(len(fresh.index.docs))
-        prompt = fresh.llm.render(answer_messages(fresh.index.passages, question, abstain))
+        prompt = fresh.llm.render(answer_messages(fresh.index.passages, question, ABSTAIN_TEXT))
         tokens = fresh.llm.count_tokens(prompt)
         for slot in range(fresh.llm.slots):
             body = {"prompt": prompt, "n_predict": 1, "id_slot": slot, "cache_prompt": True}
@@ -195,3 +195,31 @@ def test_every_slot_holds_the_warmed_prefix_and_a_fresh_process_restores_it(pipe
             assert timings["cache_n"] >= tokens - 30, (slot, timings, tokens)
     finally:
         fresh.close()
+
+
+@pytest.mark.slow
+def test_a_grown_corpus_reads_only_its_new_document(pipeline, tmp_path):
+    """A new process over the seed plus a short note starts from the seed's saved prefix
+    (the note goes after it: documents are in the order added) and reads only the note."""
+    pipeline.close()  # the seed's prefix is saved; one model in memory at a time
+    folder = tmp_path / "docs"
+    shutil.copytree(SEEDS, folder)
+    (folder / "000_0_harbour_note.txt").write_text(  # sorts first by name, goes last by addition
+        "Harbour notice. Ann Lee resigned as harbour director on Monday. "
+        "Her deputy, Tom Reyes, takes over until a director is appointed.\n"
+    )
+    config = Config.from_env(seeds_dir=folder, store_dir=tmp_path / "store", n_parallel=2)
+    ingest(SEEDS, config)  # the seed first, as a user who drops the note in later
+    ingest(folder, config)
+    grown = build_pipeline(config)
+    try:
+        assert [p.doc for p in grown.index.passages][-1] == "000_0_harbour_note.txt"
+        prompt = grown.llm.render(answer_messages(grown.index.passages, "?", ABSTAIN_TEXT))
+        assert grown.prefix_state in {"computed", "restored"}
+        if grown.prefix_state == "computed":  # "restored": an earlier run saved this prefix
+            assert 0 < grown.llm.prefix_read < 120, grown.llm.prefix_read
+        assert grown.llm.count_tokens(prompt) > 1000
+        answer = grown.ask("Who takes over from Ann Lee?")
+        assert "Tom Reyes" in answer.text, answer.text
+    finally:
+        grown.close()

@@ -39,7 +39,7 @@ from qa.judge import refusal_probability
 from qa.llm import TokenLogprob
 from qa.types import SentenceCheck
 
-ABSTAIN = "The article does not say."
+ABSTAIN = "The documents do not say."
 
 
 def _tokens(*pairs: tuple[str, float], top: dict[str, float] | None = None) -> tuple:

@@ -16,7 +16,7 @@ from qa.answerability import (
 )
 from qa.citations import Verifier, dedupe_items
 from qa.kinds import Kind, classify
-from qa.prompts import abstain_text, document_title
+from qa.prompts import ABSTAIN_TEXT, document_title, system_message
 from qa.support import source_sentences
 
 SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
@@ -51,7 +51,7 @@ def test_repeated_list_items_and_labels_are_not_answers():
         context=passages,
         sentences=source_sentences(passages),
         threshold=0.5,
-        abstain=abstain_text(2),
+        abstain=ABSTAIN_TEXT,
         document_titles=frozenset({document_title("Steam_engine.txt")}),
     )
     assert verifier.verify("Steam_engine.txt [1].").text == "The documents do not say."
@@ -60,9 +60,14 @@ def test_repeated_list_items_and_labels_are_not_answers():
     assert twice.text.count("armored train") == 1
 
 
-def test_wording_fits_the_corpus():
-    assert abstain_text(1) == "The article does not say."
-    assert abstain_text(3) == "The documents do not say."
+def test_a_grown_corpus_prompt_starts_with_the_one_it_had():
+    """Rules, wording and numbering do not depend on how many documents there are."""
+    text = SEED.read_text()
+    article = chunk_document("Steam_engine.txt", text, split_paragraphs(text))
+    note = chunk_document("a_note.txt", "A short note.", split_paragraphs("A short note."))
+    before = system_message(article).content
+    after = system_message([*article, *note]).content
+    assert after.startswith(before) and "Document: a note" in after[len(before) :]
     assert document_title("sub/Steam_engine.txt") == "Steam engine"
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -33,6 +34,8 @@ class Script(BaseHTTPRequestHandler):
     stream_lines: ClassVar[list[str]] = []
     stall: ClassVar[float] = 0.0
     asked: ClassVar[list[tuple[str, dict]]] = []
+    slot_files: ClassVar[set[str]] = set()  # what /slots/{id}?action=save has saved
+    slot_dir: ClassVar[Path | None] = None  # where a save leaves its (empty) file
 
     def log_message(self, *args):
         pass
@@ -53,6 +56,14 @@ class Script(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
         Script.asked.append((self.path, body))
+        if self.path.startswith("/slots/"):
+            name, action = body["filename"], self.path.rsplit("action=", 1)[1]
+            if action == "save":
+                Script.slot_files.add(name)
+                if Script.slot_dir is not None:
+                    (Script.slot_dir / name).touch()
+            found = action == "save" or name in Script.slot_files
+            return self._json({"filename": name}, 200 if found else 400)
         if self.path == "/apply-template":
             return self._json({"prompt": "|".join(m["content"] for m in body["messages"])})
         if body.get("stream"):
@@ -70,7 +81,14 @@ class Script(BaseHTTPRequestHandler):
 
 @contextmanager
 def scripted(**attributes: object) -> Iterator[str]:
-    defaults = {"props": PROPS, "top": [], "stream_lines": [], "stall": 0.0}
+    defaults = {
+        "props": PROPS,
+        "top": [],
+        "stream_lines": [],
+        "stall": 0.0,
+        "slot_files": set(),
+        "slot_dir": None,
+    }
     for name, value in (defaults | attributes).items():
         setattr(Script, name, value)
     Script.asked = []
@@ -88,6 +106,63 @@ def test_llama_cpp_server_is_recognised_by_its_props():
         client = LLMClient(url)
         assert client.llama_cpp and client.slots == 3 and client.slot_context == 4096
         assert client.missing == []
+
+
+RULES = "You answer from the documents. " * 60  # ~2,000 characters every prefix shares
+A, AB, ABC = (RULES + tail for tail in ("A.", "A. B.", "A. B. C."))
+
+
+def _restores_before_reading() -> list[tuple[str, str]]:
+    """(slot path, file) of each restore asked before the first prompt was read."""
+    paths = [path for path, _ in Script.asked]
+    before = Script.asked[: paths.index("/completion")] if "/completion" in paths else []
+    return [(path.split("?")[0], body["filename"]) for path, body in before if "restore" in path]
+
+
+def test_a_new_prefix_starts_from_the_saved_one_it_shares_most_with(tmp_path):
+    with scripted(slot_dir=tmp_path) as url:
+        first = LLMClient(url, slot_dir=tmp_path)
+        assert first.warm(A) == "computed" and first.warm(AB) == "computed"
+        # A file it can see is missing is never restored: a failed restore empties the slot.
+        assert not [body for path, body in Script.asked if "restore" in path and
+                    body["filename"] not in Script.slot_files]  # fmt: skip
+        Script.asked.clear()
+        fresh = LLMClient(url, slot_dir=tmp_path)  # a new process
+        assert fresh.warm(ABC) == "computed"
+        assert _restores_before_reading() == [("/slots/0", fresh._prefix_name(AB))]
+        assert fresh.warm(ABC) == "restored"  # the next start finds the whole prefix
+        Script.asked.clear()
+        assert fresh.warm(ABC + " D.") == "computed"
+        assert _restores_before_reading() == []  # the first slot already holds the most
+        # Too little in common, another model, or a record without its slot file: no head start.
+        assert fresh._nearest_saved_prefix("Something else entirely. " * 80) == (None, 0)
+        other = LLMClient(url, slot_dir=tmp_path)
+        other.model_path = "/other.gguf"
+        assert other._nearest_saved_prefix(RULES + "Z.") == (None, 0)
+        assert fresh._nearest_saved_prefix(RULES + "Z.")[0] is not None
+        for record in tmp_path.glob("*.json"):
+            record.with_suffix(".bin").unlink()
+        assert fresh._nearest_saved_prefix(RULES + "Z.") == (None, 0)
+
+
+def test_a_prefix_saved_by_a_client_that_cannot_see_the_files_still_gives_a_head_start(
+    tmp_path,
+):
+    with scripted(slot_dir=tmp_path) as url:
+        assert LLMClient(url).warm(A) == "computed"  # saved, but no record of its text
+        assert LLMClient(url, slot_dir=tmp_path).warm(A) == "restored"  # records it
+        Script.asked.clear()
+        grown = LLMClient(url, slot_dir=tmp_path)
+        assert grown.warm(AB) == "computed"
+        assert _restores_before_reading() == [("/slots/0", grown._prefix_name(A))]
+
+
+def test_a_remote_server_is_asked_for_a_saved_prefix_in_its_last_slot_only():
+    with scripted() as url:
+        client = LLMClient(url)  # cannot see the server's files
+        assert client.warm(RULES + "Q.") == "computed"
+        assert _restores_before_reading() == [("/slots/2", client._prefix_name(RULES + "Q."))]
+        assert client.warm(RULES + "Q.") == "restored"
 
 
 def test_another_server_gets_chat_only_and_says_what_is_off():

@@ -90,7 +90,7 @@ def test_answer_part_and_read_as():
         ),
         ("third", message("They were ballistic missiles [1]."), "ok"),
         ("third", message("Cruise missiles [1]."), "wrong"),
-        ("off_topic", message("The article does not say.", abstained=True), "ok"),
+        ("off_topic", message("The documents do not say.", abstained=True), "ok"),
         ("off_topic", message("Emmanuel Macron [1]."), "wrong"),
         ("off_topic", error_message("qa-abstained? no: an error"), "lost"),
     ],
@@ -150,7 +150,7 @@ class FakeClient:
         if question == self.fail:
             return FakeJob(TimeoutError("no answer in time"))
         if question == OFF_TOPIC:
-            return FakeJob(message("The article does not say.", abstained=True))
+            return FakeJob(message("The documents do not say.", abstained=True))
         session = next(s for s in SESSIONS if question in (s.first, s.follow_up, s.third))
         if question == session.first:
             return FakeJob(message(f"{session.first_keywords[0]} [1]."))

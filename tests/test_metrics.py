@@ -165,7 +165,7 @@ def test_a_list_needs_every_entry_once_and_cited():
     assert not _correct(PEOPLE, "Putin [1], Kozlov [2] and Putin [3].")  # repeated inline
     assert not _correct(PEOPLE, "- Putin [1]\n- Kozlov")  # uncited entry
     assert not _correct(PEOPLE, "- Putin [1]")  # missing entry
-    assert not _correct(PEOPLE, "The article does not say.", abstained=True)
+    assert not _correct(PEOPLE, "The documents do not say.", abstained=True)
 
 
 def test_yes_no_needs_the_right_first_word_and_the_fact():
@@ -183,7 +183,7 @@ def test_other_types_keep_their_rules():
     assert _correct(_item("why_how", ["continue provoking"]), "It will continue provoking [1].")
     assert _correct(_item("authorship", ["David Choi"]), "It was written by David Choi [1].")
     unanswerable = _item("plausible_unanswerable", [])
-    assert _correct(unanswerable, "The article does not say.", abstained=True)
+    assert _correct(unanswerable, "The documents do not say.", abstained=True)
     assert not _correct(unanswerable, "They met in Vladivostok [1].")
 
 
@@ -280,7 +280,7 @@ def test_summaries_rank_the_confidence_of_answers_only():
         (answerable, "Kim did [1].", False, 0.9),  # right
         (answerable, "Putin did [1].", False, 0.8),  # wrong
         (unanswerable, "Kim did [1].", False, 0.95),  # an answer to the unanswerable: wrong
-        (unanswerable, "The article does not say.", True, 0.99),  # a refusal: left out
+        (unanswerable, "The documents do not say.", True, 0.99),  # a refusal: left out
         (answerable, "Kim did [1].", False, None),  # no confidence: left out
     ]
     results = [

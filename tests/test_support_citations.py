@@ -94,12 +94,12 @@ def test_abstention_keeps_the_related_fact_with_citation(context):
     passages, sentences = context
     n = _number_of(passages, "CAMP HUMPHREYS")
     raw = (
-        "The article does not say what type of missiles they were. "
+        "The documents do not say what type of missiles they were. "
         f"It only says they were short-range ballistic missiles [{n}]."
     )
     result = Verifier("What is the missile's name?", passages, sentences, 0.5).verify(raw)
     assert result.declined
-    assert result.text.startswith("The article does not say")
+    assert result.text.startswith("The documents do not say")
     assert len(result.citations) == 1
 
 

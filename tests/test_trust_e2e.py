@@ -72,7 +72,7 @@ def _every_sentence_cited(answer: Answer) -> None:
 def test_a_question_the_article_only_seems_to_answer_is_refused(seed_config, question):
     answer = ask(question, config=seed_config)
     assert answer.abstained, answer.text
-    assert answer.text.startswith("The article does not say")
+    assert answer.text.startswith("The documents do not say")
 
 
 def test_a_summary_has_every_sentence_cited(seed_config):
@@ -133,17 +133,11 @@ def test_a_false_premise_is_never_taken_as_given(false_premise):
     whatever it quotes is the article's own text."""
     answer = false_premise
     assert answer.abstained or "eastern" in answer.text.lower(), answer.text
-    assert answer.abstained == answer.text.startswith("The article does not say"), answer.text
+    assert answer.abstained == answer.text.startswith("The documents do not say"), answer.text
     source = SEED.read_text()
     assert all(source[c.start : c.end] == c.quote for c in answer.citations), answer.citations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss: the model refuses ('The article does not say. It only says North "
-    "Korea fired 19 ballistic missiles ...') and quotes the 19-missile sentence, not the "
-    "eastern-coast one",
-)
 def test_a_false_premise_is_corrected_with_a_citation(false_premise):
     answer = false_premise
     assert "eastern" in answer.text.lower() and answer.citations, answer.text
