@@ -540,7 +540,7 @@ def run_bench(args: argparse.Namespace, config: Config) -> int:
     modes: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
         workloads = [seed_workload(config, None if args.quick else args.per_kind)]
-        if not args.quick:
+        if not args.quick and args.squad > 0:  # --squad 0: the seed's mix alone
             workloads.append(squad_test_workload(Path(scratch) / "squad2-test", args.squad))
         if args.corpus:
             workloads.append(folder_workload(args.corpus, args.corpus_questions))

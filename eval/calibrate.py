@@ -28,9 +28,10 @@ scikit-learn:
   same share of right ones kept nor ranks the answers measurably better, the check's
   seconds buy nothing and the free model decides every answer at that level
   (:func:`check_pays`);
-- **the second-look cut**: the P(refusal phrase) below which a refusal over the whole
-  document is looked at again, keeping :data:`MIN_RESCUED` of the looks that rescued a
-  right answer.
+- **whether the second look pays**: a refusal over the whole document is looked at
+  again only if, on the whole-prompt rows, the looks add measurably more right answers
+  than wrong ones to what the judge shows at the default caution
+  (:func:`second_look_cut`).
 
 Everything is deterministic: ``qa calibrate --from-signals FILE`` reproduces the shipped
 ``qa/answerability.json`` exactly, and the file names its data (path, SHA-256, rows) and
@@ -69,11 +70,10 @@ from qa.answerability import (
     JudgeModels,
     log_odds,
 )
-from qa.config import Config
+from qa.config import DEFAULT_CAUTION, Config
 
 MIN_GAIN = 0.01  # cross-validated AUROC a free signal must add to join the model
 MIN_GAIN_COSTLY = 0.02  # ... and one that costs a model request (~0.6-3 s)
-MIN_RESCUED = 0.8  # share of the rescuing second looks the cut must keep
 # Where the free model is this sure, the full model must answer too (see shortcut_cuts).
 SHORTCUT_AGREES = 0.98
 # The costly check pays at a caution level only if, on unseen articles, the full model lets
@@ -375,44 +375,59 @@ def shortcut_cuts(
     return cuts, "; ".join(lines) or "no costly check: nothing to skip"
 
 
-def second_look_cut(rows: Sequence[SignalRow]) -> tuple[float, str]:
-    """The P(refusal phrase) below which a second look is taken, and a line on why.
+def second_look_cut(
+    rows: Sequence[SignalRow], judge: AnswerabilityModel, caution: str
+) -> tuple[float, str]:
+    """Whether a refusal over the whole document pays for a second look: the
+    ``second_look_below`` cut (1.01: always look, 0.0: never) and a line on why.
 
-    A look "rescues" when it turned a refusal over the whole document into a right answer
-    (``looked_again_after`` is that refusal's P(refusal phrase)); a refusal that stands
-    reports its own ``refusal_probability``. The cut keeps :data:`MIN_RESCUED` of the
-    rescues with the fewest looks.
+    Each row that took a look (``timings["second_look"]``) is scored by what the judge
+    (``judge`` at ``caution``) then shows: +1 a right answer, -1 a wrong one (an answer to
+    an unanswerable question, or a wrong answer where the refusal would have stood), 0 a
+    refusal. The look is kept only if the mean score's 95 % bootstrap interval lies wholly
+    above zero: it must add measurably more right answers than wrong ones to pay for its
+    seconds. Without any look in the rows the data cannot say, and it stays on.
     """
-    looks = [
-        (r.signals.get("looked_again_after", r.signals.get("refusal_probability")), r.right)
-        for r in rows
-        if "looked_again_after" in r.signals or "refusal_probability" in r.signals
-    ]
-    rescues = sum(right for _, right in looks)
-    if not rescues:
-        # On a corpus too large for one prompt the evidence is already the best sentences
-        # and no second look is taken: the data cannot say when one pays. Keep looking.
-        return 1.01, f"{len(looks)} refusals, none rescued by a second look: always look"
-    for cut in [*sorted({p for p, _ in looks}), 1.01]:
-        kept = sum(right for p, right in looks if p < cut)
-        if kept >= MIN_RESCUED * rescues:
-            taken = sum(p < cut for p, _ in looks)
-            return round(float(cut), 4), (
-                f"second look below P(refusal) {cut:.3f}: {taken} of {len(looks)} refusals "
-                f"looked at again, {kept} of {rescues} rescues kept"
-            )
-    return 1.01, "always look"
+    looks = [r for r in rows if r.timings.get("second_look")]
+    if not looks:
+        return 1.01, f"{len(rows)} rows, no second look among them: always look"
+    scores = np.array([_shown_score(r, judge, caution) for r in looks], dtype=float)
+    pick = np.random.default_rng(SEED).integers(0, len(scores), (BOOTSTRAP, len(scores)))
+    low, high = np.percentile(scores[pick].mean(axis=1), [2.5, 97.5])
+    seconds = float(np.median([r.timings["second_look"] for r in looks]))
+    right, wrong = int((scores > 0).sum()), int((scores < 0).sum())
+    pays = low > 0
+    return (1.01 if pays else 0.0), (
+        f"{len(looks)} second looks of {len(rows)} whole-prompt answers (p50 {seconds:.1f} s): "
+        f"at {caution}, {right} gave a right answer shown, {wrong} a wrong one, "
+        f"{len(looks) - right - wrong} a refusal; mean per look {scores.mean():+.3f}, "
+        f"95 % [{low:+.3f}, {high:+.3f}]: " + ("always look" if pays else "never look")
+    )
 
 
-def second_look_from(rows: Sequence[SignalRow], whole_prompt: Path) -> tuple[float, str]:
+def _shown_score(row: SignalRow, judge: AnswerabilityModel, caution: str) -> int:
+    """+1 a right answer the judge shows, -1 a wrong one, 0 a refusal (the model's or the
+    judge's). Kinds the judge does not check are shown as they are."""
+    if row.path == "declined" or not row.answer:
+        return 0
+    if row.path == "checked":
+        features = {name: row.signals.get(name, 0.0) for name in judge.features}
+        if judge.probability(features) < judge.threshold(caution):
+            return 0
+    return 1 if row.right else -1
+
+
+def second_look_from(
+    rows: Sequence[SignalRow], whole_prompt: Path, judge: AnswerabilityModel, caution: str
+) -> tuple[float, str]:
     """:func:`second_look_cut` of the rows in ``whole_prompt`` (answered over corpora read
     whole, where a second look is taken: ``--collect --whole-prompt``) where that file has
     any; else of ``rows``."""
     whole = read_rows(whole_prompt)
     if not whole:
-        return second_look_cut(rows)
-    cut, line = second_look_cut(whole)
-    return cut, f"{line} (from {len(whole)} whole-prompt rows, {whole_prompt.name})"
+        return second_look_cut(rows, judge, caution)
+    cut, line = second_look_cut(whole, judge, caution)
+    return cut, f"{line} ({whole_prompt.name})"
 
 
 def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNALS) -> JudgeModels:
@@ -441,7 +456,7 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
     free = fit_model(table, [n for n in table.names if n not in COSTLY], "no model request", data)
     pays, check = check_pays(full, free, table.y)
     shortcut_above, shortcut = shortcut_cuts(full, free, pays)
-    cut, looks = second_look_from(rows, whole_prompt)
+    cut, looks = second_look_from(rows, whole_prompt, full.model, DEFAULT_CAUTION)
     models = JudgeModels(
         full=full.model.with_second_look(cut),
         text_only=text_only.model.with_second_look(cut),

@@ -96,7 +96,10 @@ def register(
         "--per-kind", type=int, default=3, help="seed questions of each kind (default 3)"
     )
     bench.add_argument(
-        "--squad", type=int, default=20, help="SQuAD test-split questions, half unanswerable"
+        "--squad",
+        type=int,
+        default=20,
+        help="SQuAD test-split questions, half unanswerable (0: the seed alone)",
     )
     bench.add_argument(
         "--quick",

@@ -163,7 +163,7 @@ class AnswerabilityModel:
     thresholds: dict[str, float]  # caution level -> the P(right) below which it refuses
     provenance: str = ""
     # A refusal over the whole document gets a second look only when the draft's
-    # P(refusal phrase) is below this (1.0: always).
+    # P(refusal phrase) is below this (above 1: always; 0: never).
     second_look_below: float = 1.0
 
     @property

@@ -18,6 +18,7 @@ from index.config import IndexConfig
 
 Caution = Literal["low", "balanced", "high"]
 CAUTION_LEVELS: tuple[str, ...] = get_args(Caution)
+DEFAULT_CAUTION: Caution = "balanced"
 # How the engine drafts tokens ahead of the model (speculative decoding; see qa.engine):
 # "ngram" looks the next tokens up in the prompt itself (answers copy the documents),
 # "off" decodes one token per step.
@@ -103,7 +104,7 @@ class Config(IndexConfig):
     # How readily the judge refuses an answer it doubts: "low" answers more, "high"
     # refuses more, "balanced" weighs a wrong answer as much as a right one (each level's
     # threshold is fitted by `qa calibrate`; README: what each level means).
-    caution: Caution = "balanced"
+    caution: Caution = DEFAULT_CAUTION
     # Off only while `qa calibrate --collect` gathers signals: the judge then reports every
     # signal and lets each answer through. Serving always loads the fitted model.
     answerability: bool = True

@@ -8,9 +8,10 @@ or a list, and for a byline question with the first and last passage of each ret
 document (bylines and datelines sit there). A question that asks for a total or a
 difference first gets an attempt that writes its calculation (:mod:`qa.calculate`).
 When the first attempt read the whole corpus, a *second look* over only the question's
-best sentences follows: a 1.5B model misses a fact inside ~2,000 tokens that it finds in
-~200 (``Config.second_look``). The drafting loop stops at the first attempt whose answer
-verifies; later attempts cost nothing unless the earlier ones decline.
+best sentences is planned (``Config.second_look``); the judge takes it only where its
+fitted model says it pays (``Judge.worth_second_look``). The drafting loop stops at the
+first attempt whose answer verifies; later attempts cost nothing unless the earlier ones
+decline.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ verify) — and the judge turns them into the decision, with its reasons and a c
   it (dense cosine below ``min_retrieval_score``; not for summaries, lists and bylines,
   whose wording is far from any one passage) is refused without spending a model call.
 - *second look*: after the model declined over the whole document, another attempt over
-  the question's best sentences is worth its seconds only when the refusal was unsure
-  (the draft's P(refusal phrase) below the fitted ``second_look_below``).
+  the question's best sentences is taken only when the draft's P(refusal phrase) is
+  below the fitted ``second_look_below`` (1.01: always, 0: never; ``qa calibrate``
+  keeps the look only where it adds measurably more right answers than wrong ones).
 - *decide*, after the draft is verified:
   - the model declined, or none of its sentences is supported: refuse, quoting the
     closest sentence when the question is on topic (best cosine ≥ ``min_related_score``)
@@ -121,10 +122,10 @@ class Judge:
         return None
 
     def worth_second_look(self, draft: Draft) -> bool:
-        """Is the model's refusal unsure enough to pay for another look (~2-4 s)?"""
+        """Does the fitted model say another look at this refusal pays for its request?"""
         p_refusal = refusal_probability(draft, self.abstain)
         below = self.model.second_look_below if self.model is not None else 1.0
-        return p_refusal is None or p_refusal < below
+        return below > 0 and (p_refusal is None or p_refusal < below)
 
     def decide(
         self,

@@ -19,6 +19,7 @@ from index.chunk import chunk_document
 from index.clean import split_paragraphs
 from qa.answerability import AnswerabilityModel, JudgePolicy
 from qa.config import Config
+from qa.draft import Draft
 from qa.judge import Judge
 from qa.llm import TokenLogprob
 from qa.pipeline import Pipeline
@@ -255,6 +256,14 @@ def test_a_sure_refusal_gets_no_second_look_and_an_unsure_one_does():
         assert answer.abstained == (looks == 1)
         if looks == 1:  # the refusal's confidence is its probability
             assert answer.confidence == pytest.approx(math.exp(-0.105 * 5), abs=1e-3)
+
+
+def test_a_fitted_never_takes_no_second_look_even_without_log_probabilities():
+    refusal = Draft(ABSTAIN, ABSTAIN)  # a server that gives no log-probabilities
+    for cut, looks in ((0.0, False), (1.01, True)):
+        judge = Judge(Config(), JudgePolicy(replace(MODEL, second_look_below=cut)), [],
+                      similarity, lambda messages: None, ABSTAIN)  # fmt: skip
+        assert judge.worth_second_look(refusal) is looks
 
 
 def test_a_decline_on_topic_quotes_the_closest_passage_and_off_topic_does_not():

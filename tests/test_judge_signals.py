@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -25,6 +25,7 @@ from eval.calibrate import (
 )
 from eval.signals import DEFAULT_SIGNALS, SignalRow
 from qa.answerability import (
+    CAUTION_LEVELS,
     LOGPROB_SIGNALS,
     SIGNALS,
     WEIGHTS_FILE,
@@ -110,17 +111,32 @@ def test_only_signals_that_pay_join_the_model():
     assert "coverage" not in chosen and "self_check" not in chosen
 
 
-def _row(p: float, rescued: bool) -> SignalRow:
-    signals = {"looked_again_after": p}
-    return SignalRow("id", "Normans", "q", ("a",), "checked", "a", rescued, signals)
+JUDGE = AnswerabilityModel(("similarity",), (10.0,), -5.0, dict.fromkeys(CAUTION_LEVELS, 0.5))
 
 
-def test_the_second_look_cut_keeps_the_rescues_with_the_fewest_looks():
-    looks = [_row(0.1, True), _row(0.2, True), _row(0.5, False), _row(0.9, False)]
-    cut, line = second_look_cut(looks)
-    assert 0.2 < cut <= 0.5 and "2 of 4 refusals" in line
-    unknown, _ = second_look_cut([_row(0.3, False)])
-    assert unknown > 1.0  # no look ever rescued an answer here: no evidence, keep looking
+def _look(outcome: str, similarity: float = 1.0) -> SignalRow:
+    """A whole-prompt row whose refusal got a second look that ended in ``outcome``:
+    "right" or "wrong" (an answer the judge sees with ``similarity``) or "refused"."""
+    right, path = outcome == "right", "declined" if outcome == "refused" else "checked"
+    answer = "" if path == "declined" else "an answer"
+    signals = {"similarity": similarity}
+    timings = {"second_look": 2.0, "total": 3.0}
+    return SignalRow("id", "Normans", "q", ("a",), path, answer, right, signals, timings=timings)
+
+
+def test_a_second_look_is_kept_only_if_it_adds_more_right_answers_than_wrong_ones():
+    pays = [_look("right")] * 12 + [_look("wrong")] * 2 + [_look("refused")] * 6
+    cut, line = second_look_cut(pays, JUDGE, "balanced")
+    assert cut > 1.0 and "12 gave a right answer shown, 2 a wrong one" in line
+    costs = [_look("right")] * 3 + [_look("wrong")] * 5 + [_look("refused")] * 12
+    assert second_look_cut(costs, JUDGE, "balanced")[0] == 0.0
+    # The judge's decision counts: wrong answers it refuses cost the look nothing.
+    judged = [_look("right")] * 12 + [_look("wrong", similarity=0.0)] * 8
+    assert second_look_cut(judged, JUDGE, "balanced")[0] > 1.0
+    unknown, _ = second_look_cut([_look("right")] * 2 + [_look("wrong")] * 2, JUDGE, "balanced")
+    assert unknown == 0.0  # no measurable gain: its seconds buy nothing
+    never_looked = replace(_look("refused"), timings={"total": 1.0})
+    assert second_look_cut([never_looked], JUDGE, "balanced")[0] > 1.0  # no data: stays on
 
 
 def _fitted(features: tuple[str, ...], answered: np.ndarray, p: np.ndarray | None = None) -> Fitted:
@@ -177,14 +193,14 @@ def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilit
     assert models.report["full"]["nested_auroc"] > 0.7
 
 
-def test_the_second_look_cut_comes_from_whole_prompt_rows_where_there_are_any(tmp_path):
-    retrieved = [_row(0.3, False)] * 3  # answered from retrieved evidence: no look rescues
+def test_the_second_look_is_measured_on_whole_prompt_rows_where_there_are_any(tmp_path):
+    retrieved = [replace(_look("refused"), timings={})] * 3  # retrieved evidence: no look
     whole = tmp_path / "whole.jsonl"
-    looks = [_row(0.1, True), _row(0.2, True), _row(0.5, False), _row(0.9, False)]
+    looks = [_look("right")] * 3 + [_look("wrong")] * 9
     whole.write_text("".join(json.dumps(asdict(row)) + "\n" for row in looks))
-    cut, line = second_look_from(retrieved, whole)
-    assert 0.2 < cut <= 0.5 and "4 whole-prompt rows" in line
-    always, _ = second_look_from(retrieved, tmp_path / "missing.jsonl")
+    cut, line = second_look_from(retrieved, whole, JUDGE, "balanced")
+    assert cut == 0.0 and "12 second looks of 12 whole-prompt answers" in line
+    always, _ = second_look_from(retrieved, tmp_path / "missing.jsonl", JUDGE, "balanced")
     assert always > 1.0
 
 
