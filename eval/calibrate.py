@@ -411,7 +411,7 @@ def _shown_score(row: SignalRow, judge: AnswerabilityModel, caution: str) -> int
     if row.path == "declined" or not row.answer:
         return 0
     if row.path == "checked":
-        features = {name: row.signals.get(name, 0.0) for name in judge.features}
+        features = {name: row.signals[name] for name in judge.features}  # never read as 0
         if judge.probability(features) < judge.threshold(caution):
             return 0
     return 1 if row.right else -1
