@@ -31,11 +31,16 @@ scikit-learn:
 - **whether the second look pays**: a refusal over the whole document is looked at
   again only if, on the whole-prompt rows, the looks add measurably more right answers
   than wrong ones to what the judge shows at the default caution
-  (:func:`second_look_cut`).
+  (:func:`second_look_cut`);
+- **the certainty bands** of each model: the lowest P(right) above which, on articles
+  the fit never saw, at least :data:`~qa.types.CERTAINTY_RIGHT` of the answers were right
+  (:func:`certainty_cuts`); a band no cut reaches is not offered.
 
-Everything is deterministic: ``qa calibrate --from-signals FILE`` reproduces the shipped
-``qa/answerability.json`` exactly, and the file names its data (path, SHA-256, rows) and
-its cross-validated figures.
+The judge is the model's that answered the signals file (recorded beside it,
+:func:`eval.signals.model_of`) and is written where :mod:`qa.judge_files` finds it for
+that model. Everything is deterministic: ``qa calibrate --from-signals FILE`` reproduces
+the shipped judge exactly, and the file names its data (path, SHA-256, rows) and its
+cross-validated figures.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import argparse
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,23 +59,26 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import LeaveOneGroupOut
 
 from eval.signals import (
-    DEFAULT_SIGNALS,
     SIGNALS_DIR,
     WHOLE_PROMPT_SIGNALS,
     SignalRow,
+    answered_by,
+    model_of,
     read_rows,
+    signals_file,
 )
 from qa.answerability import (
     CAUTION_LEVELS,
     COSTLY,
     LOGPROB_SIGNALS,
     SIGNALS,
-    WEIGHTS_FILE,
     AnswerabilityModel,
     JudgeModels,
     log_odds,
 )
 from qa.config import DEFAULT_CAUTION, Config
+from qa.judge_files import judge_path
+from qa.types import CERTAINTY_RIGHT
 
 MIN_GAIN = 0.01  # cross-validated AUROC a free signal must add to join the model
 MIN_GAIN_COSTLY = 0.02  # ... and one that costs a model request (~0.6-3 s)
@@ -84,6 +92,8 @@ RIGHT_TOLERANCE = 0.02
 # Share of the right answers each caution level keeps (a product choice: the rest of the
 # threshold's work is refusing wrong answers, measured per level on unseen articles).
 CAUTION_KEEP = {"low": 0.98, "balanced": 0.95, "high": 0.85}
+# A certainty band is offered only where at least this many calibration answers are in it.
+MIN_BAND = 30
 BOOTSTRAP = 1000
 SEED = 2026
 C = 1.0  # the logistic regression's inverse L2 strength (on standardised signals)
@@ -430,6 +440,80 @@ def second_look_from(
     return cut, f"{line} ({whole_prompt.name})"
 
 
+def certainty_cuts(p: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], dict]:
+    """Each band's cut on P(right) and what it held on articles the fit never saw.
+
+    ``p`` is each judged answer's P(right) from the whole procedure fitted without its
+    article (nested), ``y`` whether it was right. A band's cut is the lowest (to 0.01)
+    above which at least :data:`~qa.types.CERTAINTY_RIGHT` of the answers were right,
+    with at least :data:`MIN_BAND` answers above it; a band no cut reaches is left out.
+    """
+    cuts: dict[str, float] = {}
+    report: dict[str, dict] = {}
+    for band, share in CERTAINTY_RIGHT.items():
+        report[band.value] = {"reached": False, "wanted_right": share}
+        for cut in np.round(np.arange(0.0, 1.0, 0.01), 2):
+            above = p >= cut
+            if above.sum() < MIN_BAND:
+                break
+            if y[above].mean() >= share:
+                cuts[band.value] = float(cut)
+                report[band.value] = {
+                    "cut": float(cut),
+                    "right": round(float(y[above].mean()), 3),
+                    "interval": _share_interval(y[above]),
+                    "answers": int(above.sum()),
+                    "of_judged": round(float(above.mean()), 3),
+                }
+                break
+    return cuts, report
+
+
+def caution_table(rows: Sequence[SignalRow], fitted: Fitted) -> dict[str, dict]:
+    """Per caution level, in a user's terms, as on articles the fit never saw.
+
+    Each question is shown what the whole procedure fitted without its article decided
+    (``fitted.nested_answers``; the model's own refusals stay refusals, kinds the judge
+    does not rate are shown as they are). Per level: of the answers shown, the share
+    right; of the answerable questions, the share that got a right answer; of the
+    unanswerable ones, the share refused — each with a 95 % bootstrap interval over
+    questions. (The shortcut past the costly check is not modelled: it answers only where
+    the full model would, by its fit.)
+    """
+    checked = iter(range(sum(r.path == "checked" for r in rows)))
+    where = [next(checked) if r.path == "checked" else -1 for r in rows]
+    right = np.array([r.right for r in rows])
+    answerable = np.array([r.answerable for r in rows])
+    other = np.array([r.path == "other" and bool(r.answer) for r in rows])
+    pick = np.random.default_rng(SEED).integers(0, len(rows), (BOOTSTRAP, len(rows)))
+    table = {}
+    for level in CAUTION_LEVELS:
+        decided = fitted.nested_answers[level]
+        shown = other | np.array([i >= 0 and bool(decided[i]) for i in where])
+        figures = {
+            "shown_right": (shown & right, shown),
+            "answerable_right": (shown & right & answerable, answerable),
+            "unanswerable_refused": (~shown & ~answerable, ~answerable),
+        }
+        table[level] = {}
+        for name, (hits, base) in figures.items():
+            boot = hits[pick].sum(axis=1) / np.maximum(1, base[pick].sum(axis=1))
+            low, high = np.percentile(boot, [2.5, 97.5])
+            table[level][name] = [
+                round(float(hits.sum() / max(1, base.sum())), 3),
+                round(float(low), 3),
+                round(float(high), 3),
+            ]
+    return table
+
+
+def _share_interval(right: np.ndarray) -> list[float]:
+    """95 % bootstrap interval of the share of ``right`` (0/1) that are 1."""
+    pick = np.random.default_rng(SEED).integers(0, len(right), (BOOTSTRAP, len(right)))
+    low, high = np.percentile(right[pick].mean(axis=1), [2.5, 97.5])
+    return [round(float(low), 3), round(float(high), 3)]
+
+
 def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNALS) -> JudgeModels:
     """Fit the models from ``signals`` (the second-look cut from ``whole_prompt``'s rows
     where that file has any) and write them to ``out``; print the signal table."""
@@ -437,6 +521,10 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
     rows = read_rows(signals)
     if not rows:
         raise SystemExit(f"{signals} holds no rows: run `qa calibrate --collect` first")
+    model = answered_by(signals)
+    whole = model_of(whole_prompt)
+    if whole is None or not whole.matches(model):  # another model's looks say nothing here
+        whole_prompt = signals.with_name("none.jsonl")
     table = judged_table(rows, SIGNALS)
     digest = hashlib.sha256(signals.read_bytes()).hexdigest()[:16]
     articles = sorted(set(table.groups.tolist()))
@@ -457,13 +545,20 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
     pays, check = check_pays(full, free, table.y)
     shortcut_above, shortcut = shortcut_cuts(full, free, pays)
     cut, looks = second_look_from(rows, whole_prompt, full.model, DEFAULT_CAUTION)
+    bands = {
+        name: certainty_cuts(fitted.nested_p, table.y)
+        for name, fitted in (("full", full), ("text_only", text_only), ("free", free))
+    }
     models = JudgeModels(
-        full=full.model.with_second_look(cut),
-        text_only=text_only.model.with_second_look(cut),
-        free=free.model.with_second_look(cut),
+        full=replace(full.model.with_second_look(cut), certainty=bands["full"][0]),
+        text_only=replace(text_only.model.with_second_look(cut), certainty=bands["text_only"][0]),
+        free=replace(free.model.with_second_look(cut), certainty=bands["free"][0]),
         shortcut_above=shortcut_above,
+        model=model,
         report={
             "data": data,
+            "certainty": {name: report for name, (_, report) in bands.items()},
+            "caution_table": caution_table(rows, full),
             "signal_table": lines,
             "second_look": looks,
             "shortcut": shortcut,
@@ -497,6 +592,8 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
             f"{name}: {weights}; CV AUROC {fitted.cv_auroc:.3f}, nested {fitted.nested_auroc:.3f}; "
             f"thresholds {model.thresholds}; on unseen articles {fitted.nested_kept}"
         )
+    print(f"certainty bands (cut, right on unseen articles): {bands['full'][1]}")
+    print(f"caution levels ([share, 95 % interval]): {models.report['caution_table']}")
     print(f"shortcut: {shortcut}")
     print(f"costly check: {check}")
     print(f"{looks}; {time.perf_counter() - started:.1f} s; wrote {out}")
@@ -506,7 +603,7 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
 def run_cli(args: argparse.Namespace, config: Config) -> int:
     from eval.signals import collect, collect_whole_prompt
 
-    signals = Path(args.from_signals) if args.from_signals else DEFAULT_SIGNALS
+    signals = Path(args.from_signals) if args.from_signals else signals_file(config)
     minutes = args.minutes if args.minutes else None
     if args.collect and args.whole_prompt:
         collect_whole_prompt(
@@ -514,5 +611,5 @@ def run_cli(args: argparse.Namespace, config: Config) -> int:
         )
     elif args.collect:
         collect(config, signals, args.limit, args.seed, args.workers, minutes)
-    calibrate(signals, Path(args.out) if args.out else WEIGHTS_FILE)
+    calibrate(signals, Path(args.out) if args.out else judge_path(config, answered_by(signals)))
     return 0

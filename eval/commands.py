@@ -63,10 +63,13 @@ def register(
     )
     calibrate.add_argument(
         "--from-signals",
-        help="the signals file to fit from (default eval/signals/squad2-calibration.jsonl)",
+        help="the signals file to fit from and --collect into (default: the model's own, "
+        "eval/signals/squad2-calibration[-<model>].jsonl)",
     )
     calibrate.add_argument(
-        "--out", help="where to write the fitted models (default qa/answerability.json)"
+        "--out",
+        help="where to write the judge (default: qa/judges/ for a bundled model, else the "
+        "model cache's judges/ folder, where the pipeline looks for it)",
     )
     calibrate.add_argument(
         "--collect",

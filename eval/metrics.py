@@ -264,6 +264,47 @@ def reliability_table(rows: Sequence[dict[str, float]], ece: float | None) -> st
     return "\n".join(lines)
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a share ``hits / n`` ((0, 1) for n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    share = hits / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def right_by_certainty(
+    certainties: Sequence[str | None], correct: Sequence[bool]
+) -> dict[str, dict[str, float]]:
+    """Per certainty band of the answers given: how many, the share right, its interval.
+
+    ``certainties`` are ``Answer.certainty`` values (None: a refusal, left out).
+    """
+    bands: dict[str, list[bool]] = {}
+    for band, ok in zip(certainties, correct, strict=True):
+        if band is not None:
+            bands.setdefault(band, []).append(ok)
+    table = {}
+    for band, oks in bands.items():
+        low, high = wilson_interval(sum(oks), len(oks))
+        table[band] = {"n": len(oks), "right": sum(oks) / len(oks), "low": low, "high": high}
+    return table
+
+
+def certainty_table(by_band: dict[str, dict[str, float]], answers: int) -> str:
+    """Markdown for :func:`right_by_certainty` (``answers``: all answers given)."""
+    lines = ["| band | answers | share of answers | share right (95 %) |", "|---|---|---|---|"]
+    for band in ("sure", "likely", "unsure", "unchecked"):
+        if band in by_band:
+            row = by_band[band]
+            lines.append(
+                f"| {band} | {row['n']} | {row['n'] / max(1, answers):.2f} | "
+                f"{row['right']:.2f} [{row['low']:.2f}, {row['high']:.2f}] |"
+            )
+    return "\n".join(lines)
+
+
 COVERAGES = (100, 80, 60, 50)  # percent of the answers kept, most confident first
 
 

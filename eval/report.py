@@ -7,7 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import reliability, reliability_table, risk_coverage_table
+from eval.metrics import (
+    certainty_table,
+    reliability,
+    reliability_table,
+    right_by_certainty,
+    risk_coverage_table,
+)
 from eval.scoring import ItemResult, answers_rated, as_dicts
 
 HEADLINE = [
@@ -161,6 +167,19 @@ def write_report(
         "most confident first: the share right if only the most confident are kept.",
         "",
         risk_coverage_table(*answers_rated(results.get("ours", []))),
+        "",
+        "## Certainty bands (ours)",
+        "",
+        "Each answer given by the band shown beside it (an answer to an unanswerable "
+        "question is wrong).",
+        "",
+        certainty_table(
+            right_by_certainty(
+                [r.certainty for r in results.get("ours", []) if not r.abstained],
+                [r.correct for r in results.get("ours", []) if not r.abstained],
+            ),
+            sum(not r.abstained for r in results.get("ours", [])),
+        ),
         "",
         *report_tail(failures, [f"- `{r.id}` {r.question} → {r.prediction}" for r in wrong]),
     ]

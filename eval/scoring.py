@@ -53,6 +53,7 @@ class ItemResult:
     raw: str = ""
     checks: list[dict] = field(default_factory=list)
     confidence: float | None = None
+    certainty: str | None = None
 
 
 def gold_contained(item: EvalItem, text: str) -> float:
@@ -115,6 +116,7 @@ def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Predictio
         raw=pred.raw,
         checks=pred.checks,
         confidence=pred.confidence,
+        certainty=pred.certainty,
     )
 
 

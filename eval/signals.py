@@ -20,6 +20,11 @@ the gold answers, what the pipeline did (``path``: ``declined`` by the model,
 ``checked`` by the judge's model, or ``other`` for kinds it does not check), the answer
 text, every signal, and the seconds it took; ``right`` is whether the answer contains a
 gold answer (never, for an unanswerable question).
+
+Rows are one model's: beside each file, ``<name>.model.json`` records the model that
+answered them (:class:`~qa.model_identity.ModelIdentity`), and a collection by another
+model into the same file is refused. Each model's rows go to a file of their own
+(:func:`signals_file`), and ``qa calibrate`` writes the judge for that model.
 """
 
 from __future__ import annotations
@@ -32,7 +37,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from tqdm import tqdm
+
 from qa.config import Config
+from qa.judge_files import file_stem
+from qa.llm import model_label
+from qa.model_identity import ModelIdentity, identify
 
 SIGNALS_DIR = Path(__file__).with_name("signals")
 DEFAULT_SIGNALS = SIGNALS_DIR / "squad2-calibration.jsonl"
@@ -41,6 +51,50 @@ STORE = Path(".qa-squad2-calibration")  # the calibration corpus's own store
 # calibration article each), where a refusal gets a second look: what fits when it pays.
 WHOLE_PROMPT_SIGNALS = SIGNALS_DIR / "squad2-calibration-whole-prompt.jsonl"
 WHOLE_PROMPT_STORES = Path(".qa-squad2-whole-prompt")
+
+
+def signals_file(config: Config) -> Path:
+    """The signals file of ``config``'s model: the bundled default model's is
+    :data:`DEFAULT_SIGNALS`, any other's is named after it."""
+    if config.model == "default" and not config.uses_openai_server:
+        return DEFAULT_SIGNALS
+    return SIGNALS_DIR / f"squad2-calibration-{file_stem(model_label(config))}.jsonl"
+
+
+def _model_file(signals: Path) -> Path:
+    return signals.with_suffix(".model.json")
+
+
+def model_of(signals: Path) -> ModelIdentity | None:
+    """The model whose answers ``signals`` holds, or None where none is recorded."""
+    try:
+        return ModelIdentity.from_dict(json.loads(_model_file(signals).read_text("utf-8")))
+    except FileNotFoundError:
+        return None
+
+
+def answered_by(signals: Path) -> ModelIdentity:
+    """The model whose answers ``signals`` holds; a file that does not say stops here."""
+    model = model_of(signals)
+    if model is None:
+        raise SystemExit(
+            f"{signals} does not say which model answered it ({_model_file(signals).name}): "
+            "a judge is fitted for one model; collect with `qa calibrate --collect`"
+        )
+    return model
+
+
+def record_model(signals: Path, identity: ModelIdentity) -> None:
+    """Record that ``identity`` answers into ``signals``; refuse another model's rows."""
+    known = model_of(signals)
+    if known is not None and not known.matches(identity):
+        raise SystemExit(
+            f"{signals} holds answers of {known.name}, not of {identity.name}: collect into "
+            "another file (--from-signals)"
+        )
+    if known is None:
+        signals.parent.mkdir(parents=True, exist_ok=True)
+        _model_file(signals).write_text(json.dumps(identity.to_dict(), indent=2) + "\n", "utf-8")
 
 
 @dataclass(frozen=True)
@@ -130,11 +184,13 @@ def answer_into(
 ) -> int:
     """Answer ``questions`` (``workers`` at once) until ``deadline`` and append a row each
     to ``out`` (``article`` overrides the rows' group); how many were added. A question
-    the model or the index failed is left out with a line, so the next run retries it."""
+    the model or the index failed is left out with a line, so the next run retries it.
+    A progress bar shows the rows, the seconds per row and the time left."""
     from qa.errors import QAError
 
     lock = threading.Lock()
     added = 0
+    progress = tqdm(total=len(questions), desc=out.name, unit="q", mininterval=10, smoothing=0.1)
 
     def one(question) -> None:
         nonlocal added
@@ -143,17 +199,17 @@ def answer_into(
         try:
             answer = pipeline.ask(question.question)
         except QAError as exc:
-            print(f"{question.id}: not answered ({exc}); a later --collect retries it", flush=True)
+            progress.write(f"{question.id}: not answered ({exc}); a later --collect retries it")
+            progress.update()
             return
         row = row_of(question, answer)
         row = replace(row, article=article) if article else row
         with lock, out.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
             added += 1
-            if added % 25 == 0:
-                print(f"{added} more rows in {out}", flush=True)
+            progress.update()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with progress, ThreadPoolExecutor(max_workers=workers) as pool:
         for _ in pool.map(one, questions):
             pass
     return added
@@ -175,6 +231,7 @@ def collect(
     if limit is not None:
         todo = todo[: max(0, limit - len(done))]
     pipeline = get_pipeline(suite)
+    record_model(out, identify(pipeline.llm))
     out.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     print(f"{len(done)} rows already in {out}; answering {len(todo)} more", flush=True)
@@ -233,6 +290,7 @@ def _answer_piece(
     ingest(suite.seeds_dir, suite)
     pipeline = build_pipeline(suite)
     try:
+        record_model(out, identify(pipeline.llm))
         if not whole_corpus_fits(pipeline.index.passages, suite):
             print(f"{piece.name}: its passages exceed the prompt budget; skipped")
             return 0

@@ -240,6 +240,7 @@ class SquadResult:
     seconds: float
     confidence: float | None = None
     raw: str = ""
+    certainty: str | None = None
 
 
 def score_question(question: SquadQuestion, pred: Prediction) -> SquadResult:
@@ -271,6 +272,7 @@ def score_question(question: SquadQuestion, pred: Prediction) -> SquadResult:
         seconds=pred.seconds,
         confidence=pred.confidence,
         raw=pred.raw,
+        certainty=pred.certainty,
     )
 
 
@@ -282,6 +284,12 @@ def answers_rated(results: list[SquadResult]) -> tuple[list[float | None], list[
     """
     answers = [r for r in results if not r.abstained]
     return [r.confidence for r in answers], [r.answerable and r.contained > 0 for r in answers]
+
+
+def bands_rated(results: list[SquadResult]) -> tuple[list[str | None], list[bool]]:
+    """The certainty band and rightness of every answer given (as :func:`answers_rated`)."""
+    answers = [r for r in results if not r.abstained]
+    return [r.certainty for r in answers], [r.answerable and r.contained > 0 for r in answers]
 
 
 def summarize(results: list[SquadResult]) -> dict[str, Any]:

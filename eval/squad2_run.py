@@ -17,7 +17,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import reliability, reliability_table, risk_coverage_table
+from eval.metrics import (
+    certainty_table,
+    reliability,
+    reliability_table,
+    right_by_certainty,
+    risk_coverage_table,
+)
 from eval.report import fmt, report_tail
 from eval.squad2 import (
     MORE_TITLES,
@@ -25,6 +31,7 @@ from eval.squad2 import (
     SquadQuestion,
     SquadResult,
     answers_rated,
+    bands_rated,
     load_corpus,
     sample,
     score_question,
@@ -218,6 +225,13 @@ def write_squad2_report(run: Mapping[str, Any], report_dir: Path, failures: list
             "wrong), most confident first: the share right if only the most confident are kept.",
             "",
             risk_coverage_table(*answers_rated([r for r in mine if r.split == split])),
+            "",
+            f"## Certainty bands (ours), {split}",
+            "",
+            certainty_table(
+                right_by_certainty(*bands_rated([r for r in mine if r.split == split])),
+                sum(r.split == split and not r.abstained for r in mine),
+            ),
             "",
         ]
     lines += [

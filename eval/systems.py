@@ -45,6 +45,7 @@ class Prediction:
     checks: list[dict] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)
     confidence: float | None = None
+    certainty: str | None = None  # the answer's band (qa.types.Certainty); None: a refusal
 
 
 System = Callable[[EvalItem], Prediction]
@@ -71,7 +72,8 @@ def ours(config: Config) -> System:
             raw=result.raw_text,
             checks=[asdict(c) for c in result.checks],
             quotes=[c.quote for c in result.citations],
-            confidence=getattr(result, "confidence", None),
+            confidence=result.confidence,
+            certainty=None if result.certainty is None else result.certainty.value,
         )
 
     return answer

@@ -18,9 +18,10 @@ judge therefore reads signals of two kinds:
   question's rare content (IDF over the indexed sentences) it holds.
 
 A logistic model over the signals that earn their place, chosen and fitted by
-``qa calibrate`` on labelled questions (the SQuAD 2.0 calibration split and our own set,
-never the test split) and stored in ``qa/answerability.json``, gives P(the answer is
-right): the judge refuses below the calibrated threshold, and that probability is
+``qa calibrate`` on one model's answers to labelled questions (the SQuAD 2.0
+calibration split, never the test split) and stored as that model's judge
+(``qa/judges/<model>.json``, :mod:`qa.judge_files`), gives P(the answer is right):
+the judge refuses below the calibrated threshold, and that probability is
 ``Answer.confidence``.
 """
 
@@ -35,10 +36,12 @@ from pathlib import Path
 
 from qa.config import CAUTION_LEVELS
 from qa.errors import ModelIntegrityError
+from qa.model_identity import ModelIdentity
 from qa.support import SourceSentence, analyse, coverage
 from qa.text import NEGATION
+from qa.types import CERTAINTY_RIGHT, Certainty
 
-WEIGHTS_FILE = Path(__file__).with_name("answerability.json")
+BANDS = frozenset(band.value for band in CERTAINTY_RIGHT)  # the fitted bands
 WINDOW_CHECK = "self_check_window"
 MODEL_SIGNALS = (
     "self_check",  # log-odds of the model's "Yes" to the self-check turn
@@ -165,6 +168,10 @@ class AnswerabilityModel:
     # A refusal over the whole document gets a second look only when the draft's
     # P(refusal phrase) is below this (above 1: always; 0: never).
     second_look_below: float = 1.0
+    # The lowest P(right) of each certainty band that the fit reached (band -> cut):
+    # "sure" and "likely" answers were right at least CERTAINTY_RIGHT of the time on
+    # calibration articles the fit never saw; a band it could not reach is absent.
+    certainty: dict[str, float] = field(default_factory=dict)
 
     @property
     def costly(self) -> frozenset[str]:
@@ -176,6 +183,13 @@ class AnswerabilityModel:
 
     def with_second_look(self, cut: float) -> AnswerabilityModel:
         return replace(self, second_look_below=cut)
+
+    def certainty_of(self, p_right: float) -> Certainty:
+        """The band of an answer shown with this P(right): the surest band it reaches."""
+        for band in (Certainty.SURE, Certainty.LIKELY):
+            if band.value in self.certainty and p_right >= self.certainty[band.value]:
+                return band
+        return Certainty.UNSURE
 
     @classmethod
     def from_dict(cls, raw: dict) -> AnswerabilityModel:
@@ -191,6 +205,7 @@ class AnswerabilityModel:
             {k: float(v) for k, v in raw["thresholds"].items()},
             raw.get("provenance", ""),
             float(raw.get("second_look_below", 1.0)),
+            {k: float(v) for k, v in raw.get("certainty", {}).items() if k in BANDS},
         )
 
     def to_dict(self) -> dict:
@@ -200,6 +215,7 @@ class AnswerabilityModel:
             "bias": round(self.bias, 6),
             "thresholds": {k: round(v, 4) for k, v in self.thresholds.items()},
             "second_look_below": round(self.second_look_below, 4),
+            "certainty": {k: round(v, 4) for k, v in self.certainty.items()},
             "provenance": self.provenance,
         }
 
@@ -238,6 +254,8 @@ class JudgeModels:
     ``full`` reads any signal; ``text_only`` none that needs the model's log-probabilities,
     for a server that gives none (the judge never runs a model with a feature missing);
     ``free`` none that costs a model request: the shortcut past ``full``'s costly check.
+    ``model`` is the model whose signals they were fitted on (:mod:`qa.judge_files` picks
+    the judge of the model in use by it); None: fitted for no recorded model, never picked.
     """
 
     full: AnswerabilityModel
@@ -245,6 +263,7 @@ class JudgeModels:
     free: AnswerabilityModel | None = None
     shortcut_above: dict[str, float] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
+    model: ModelIdentity | None = None
 
     def for_server(self, has_logprobs: bool) -> JudgePolicy:
         if not has_logprobs:
@@ -252,17 +271,18 @@ class JudgeModels:
         return JudgePolicy(self.full, self.free, self.shortcut_above)
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> JudgeModels:
-        """The shipped models; a missing or invalid file is a clear error, never a pass."""
+    def load(cls, path: Path) -> JudgeModels:
+        """A judge file; a missing or invalid one is a clear error, never a pass."""
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            free = raw.get("free")
+            free, model = raw.get("free"), raw.get("model")
             models = cls(
                 AnswerabilityModel.from_dict(raw["full"]),
                 AnswerabilityModel.from_dict(raw["text_only"]),
                 AnswerabilityModel.from_dict(free) if free else None,
                 {k: float(v) for k, v in raw.get("shortcut_above", {}).items()},
                 raw.get("report", {}),
+                ModelIdentity.from_dict(model) if model else None,
             )
         except FileNotFoundError:
             raise ModelIntegrityError(
@@ -284,8 +304,9 @@ class JudgeModels:
             )
         return models
 
-    def save(self, path: Path = WEIGHTS_FILE) -> None:
+    def save(self, path: Path) -> None:
         payload = {
+            "model": self.model.to_dict() if self.model else None,
             "full": self.full.to_dict(),
             "text_only": self.text_only.to_dict(),
             "free": self.free.to_dict() if self.free else None,

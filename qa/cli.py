@@ -259,6 +259,8 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
     print(answer.text)
+    if answer.certainty is not None:
+        print(f"\n({answer.certainty.label})")
     if answer.rewritten_question:
         print(f"\n(read as: {answer.rewritten_question})")
     if answer.citations:

@@ -28,8 +28,14 @@ verify) — and the judge turns them into the decision, with its reasons and a c
     the cited evidence alone (:mod:`qa.polarity`): a correction;
   - otherwise (a summary, a list, a byline) the verified answer stands.
 
-``qa calibrate --collect`` runs the pipeline with no fitted model: the judge then
-computes every signal (``Judgement.signals``, surfaced as ``Answer.signals``) and answers.
+Every answer shown carries a certainty band (:class:`~qa.types.Certainty`): the fitted
+model's band of its P(right), or "unchecked" where nothing rated it.
+
+With no fitted model the judge decides nothing it would need one for: a model that has
+no judge fitted for it (:mod:`qa.judge_files`) is *unchecked* — no self-check, no second
+look, no polarity correction, every answer labelled so; ``qa calibrate --collect``
+(``Config.answerability`` off) instead computes every signal (``Judgement.signals``,
+surfaced as ``Answer.signals``) and answers.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from qa.prompts import polarity_messages, self_check_messages, self_check_turn
 from qa.retrieval import Retrieved
 from qa.support import SourceSentence, sentences_cited, sentences_in
 from qa.text import strip_markers
+from qa.types import Certainty
 
 YesProbability = Callable[[list], "float | None"]  # chat messages -> P("Yes") or None
 
@@ -84,6 +91,8 @@ class Judgement:
     closest: SourceSentence | None = None
     keep_citations: bool = True  # False: the draft's citations go (the answer is refused)
     signals: dict[str, float] = field(default_factory=dict)
+    # How sure an answer shown is; None for a refusal (an answer with none: unchecked).
+    certainty: Certainty | None = None
 
     @property
     def refused(self) -> bool:
@@ -110,8 +119,11 @@ class Judge:
         self.yes_probability = yes_probability
         self.abstain = abstain
         self.checker = AnswerabilityChecker(sentences, similarity)
-        # Serving reads only the costly signals the fitted model uses; calibrating, all.
-        self.self_checks = sorted(self.model.costly) if self.model else sorted(COSTLY)
+        self.collecting = not config.answerability
+        # Serving reads only the costly signals the fitted model uses; calibrating, all;
+        # an unchecked model, none.
+        unfitted = COSTLY if self.collecting else frozenset()
+        self.self_checks = sorted(self.model.costly if self.model else unfitted)
 
     def screen(self, question: PreparedQuestion, retrieved: Retrieved) -> Judgement | None:
         """A refusal decided before drafting, or None to ask the model."""
@@ -124,7 +136,10 @@ class Judge:
     def worth_second_look(self, draft: Draft) -> bool:
         """Does the fitted model say another look at this refusal pays for its request?"""
         p_refusal = refusal_probability(draft, self.abstain)
-        below = self.model.second_look_below if self.model is not None else 1.0
+        if self.model is not None:
+            below = self.model.second_look_below
+        else:
+            below = 1.0 if self.collecting else 0.0
         return below > 0 and (p_refusal is None or p_refusal < below)
 
     def decide(
@@ -214,14 +229,20 @@ class Judge:
         else:
             signals |= self.costly_signals(asked, claim, window, draft)
             model = self.model
-        if model is None:  # collecting signals: no decision
-            return Judgement(Decision.ANSWER, verified.text, signals=signals)
+        if model is None:  # collecting signals, or a model no judge is fitted for
+            reasons = () if self.collecting else ("no judge is fitted for this model",)
+            return Judgement(Decision.ANSWER, verified.text, reasons=reasons, signals=signals)
         threshold = model.threshold(caution)
         verdict = assess(model, signals, threshold)
         reasons = verdict.reasons
         if verdict.score >= threshold:
             return Judgement(
-                Decision.ANSWER, verified.text, round(verdict.score, 3), reasons, signals=signals
+                Decision.ANSWER,
+                verified.text,
+                round(verdict.score, 3),
+                reasons,
+                signals=signals,
+                certainty=model.certainty_of(verdict.score),
             )
         closest = self._closest(asked, window)
         return Judgement(

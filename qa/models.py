@@ -9,6 +9,7 @@ refused with a clear message if the parts themselves are wrong.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -114,28 +115,33 @@ def _identity(path: Path) -> dict[str, int]:
     }
 
 
-def verify(path: Path, spec: ModelSpec) -> bool:
-    """True when ``path`` has the pinned size and SHA-256.
+def cached_sha256(path: Path) -> str:
+    """Hex SHA-256 of ``path``, remembered beside it with the file's identity.
 
-    Hashing 1.1 GB costs about a second of a 2-core machine's start-up, so a successful
-    check is recorded beside the file with the file's identity (size, inode, mtime and
-    ctime); the hash is recomputed whenever any of them changed, which any write,
-    truncation or replacement of the file does.
+    Hashing 1.1 GB costs seconds of a 2-core machine's start-up, so the hash is recorded
+    in ``<file>.verified.json`` with the file's size, inode, mtime and ctime, and
+    recomputed whenever any of them changed (any write, truncation or replacement does).
+    Where that file cannot be written (a read-only folder) the hash is computed each time.
     """
+    stamp = path.with_name(path.name + ".verified.json")
+    identity = _identity(path)
+    try:
+        recorded = json.loads(stamp.read_text())
+        if {k: recorded.get(k) for k in identity} == identity and recorded.get("sha256"):
+            return str(recorded["sha256"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    digest = sha256_of(path)
+    with contextlib.suppress(OSError):  # a read-only folder: hashed again next time
+        stamp.write_text(json.dumps({**identity, "sha256": digest}))
+    return digest
+
+
+def verify(path: Path, spec: ModelSpec) -> bool:
+    """True when ``path`` has the pinned size and SHA-256 (:func:`cached_sha256`)."""
     if not path.is_file() or path.stat().st_size != spec.size:
         return False
-    stamp = path.with_name(path.name + ".verified.json")
-    expected = {**_identity(path), "sha256": spec.sha256}
-    try:
-        if json.loads(stamp.read_text()) == expected:
-            return True
-    except (OSError, ValueError):
-        pass
-    if sha256_of(path) != spec.sha256:
-        stamp.unlink(missing_ok=True)
-        return False
-    stamp.write_text(json.dumps(expected))
-    return True
+    return cached_sha256(path) == spec.sha256
 
 
 def resolve_model_path(model: str, cache_dir: Path, expected_sha256: str = "") -> Path:

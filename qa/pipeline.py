@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from index.store import open_store
-from qa import answerability
 from qa.answerability import JudgeModels, JudgePolicy
 from qa.citations import Verified, Verifier
 from qa.config import Config
@@ -33,8 +32,10 @@ from qa.draft import Draft, Drafter
 from qa.engine import LocalEngine, start_local_engine
 from qa.errors import GenerationRemovedError, LLMError, QAError
 from qa.judge import Judge
+from qa.judge_files import Judges, judge_for, load_judges
 from qa.kinds import Kind
 from qa.llm import LLMClient, connect, metered, model_label, shared_start
+from qa.model_identity import identify
 from qa.prepare import PreparedQuestion, prepare
 from qa.prompts import answer_messages, document_title, rewrite_messages
 from qa.questions import History, clean_question, normalise_history
@@ -76,6 +77,7 @@ class Pipeline:
         similarity: Similarity,
         *,
         model_name: str = "",
+        judged_by: str = "",
         resources: Sequence[Any] = (),
     ) -> None:
         self.config = config
@@ -83,6 +85,7 @@ class Pipeline:
         self.indexes = indexes
         self.similarity = similarity
         self.model_name = model_name
+        self.judged_by = judged_by  # which judge file, or why answers are unchecked
         self.disabled: list[str] = list(llm.missing)
         self.drafter = Drafter(llm, config)
         self.prefix_state = "skipped"
@@ -395,27 +398,40 @@ def _relay(
         draft.close()
 
 
-def load_judge_models(config: Config) -> JudgeModels | None:
-    """The judge's fitted models (a clear error when missing), or None while collecting.
+def pick_judge(config: Config, judges: Judges, llm: LLMClient) -> tuple[JudgeModels | None, str]:
+    """The judge fitted for the model behind ``llm``, and a line saying which (or why none).
 
-    ``QA_ANSWERABILITY=0`` is for ``qa calibrate --collect`` only: the judge then reports
-    its signals and decides nothing.
+    None while collecting (``QA_ANSWERABILITY=0``, for ``qa calibrate --collect`` only:
+    the judge then reports its signals and decides nothing) and for a model no judge is
+    fitted for: its answers are labelled unchecked, with one warning at start.
     """
-    return JudgeModels.load(answerability.WEIGHTS_FILE) if config.answerability else None
+    if not config.answerability:
+        return None, "collecting signals: no judge"
+    identity = identify(llm)
+    found = judge_for(judges, identity)
+    if found is None:
+        line = (
+            f"no judge is fitted for {identity.name}: its answers are labelled unchecked "
+            "(fit one: `qa calibrate --collect` with the same model options)"
+        )
+        log.warning("%s", line)
+        return None, line
+    models, path = found
+    return models, f"judge fitted for {identity.name} ({path.name})"
 
 
 def build_pipeline(config: Config) -> Pipeline:
     """Load every part for ``config`` and wire the pipeline (the only place with I/O).
 
-    Order: the judge's fitted models first (a missing or broken file stops start-up
-    before seconds go into anything else); then the model server — the in-process engine
-    is started on a second thread, since checking and loading 1 GB mostly runs outside
-    the GIL — while this thread loads the embedder; then the index; then the stable
-    prompt prefix goes into the engine's slots.
+    Order: the judges on offer first (a broken judge file stops start-up before seconds
+    go into anything else); then the model server — the in-process engine is started on
+    a second thread, since checking and loading 1 GB mostly runs outside the GIL — while
+    this thread loads the embedder; then the judge fitted for that model; then the index;
+    then the stable prompt prefix goes into the engine's slots.
     """
     from index.embed import load_embedder
 
-    judge_models = load_judge_models(config)
+    judges = load_judges(config) if config.answerability else []
     store = open_store(config)
     engines: list[LocalEngine] = []
 
@@ -429,6 +445,7 @@ def build_pipeline(config: Config) -> Pipeline:
         embedder = load_embedder(config.embed_model, config.model_cache_dir)
         llm = pending.result()
     try:
+        judge_models, judged_by = pick_judge(config, judges, llm)
         # A server without log-probabilities is judged by the model fitted without them.
         policy = judge_models.for_server(llm.llama_cpp) if judge_models else None
         similarity = EmbeddingSimilarity(embedder)
@@ -437,7 +454,13 @@ def build_pipeline(config: Config) -> Pipeline:
         )
         indexes.load()
         pipeline = Pipeline(
-            config, llm, indexes, similarity, model_name=model_label(config), resources=engines
+            config,
+            llm,
+            indexes,
+            similarity,
+            model_name=model_label(config),
+            judged_by=judged_by,
+            resources=engines,
         )
         pipeline.prefix_state = pipeline.warm()
     except BaseException:

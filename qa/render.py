@@ -15,7 +15,7 @@ from qa.judge import Judgement
 from qa.prepare import PreparedQuestion
 from qa.retrieval import Retrieved
 from qa.support import SourceSentence
-from qa.types import Answer, Citation
+from qa.types import Answer, Certainty, Citation
 
 
 def render(
@@ -48,6 +48,7 @@ def render(
         checks=list(verified.checks) if verified else [],
         kind=str(question.kind),
         confidence=judgement.confidence,
+        certainty=None if judgement.refused else judgement.certainty or Certainty.UNCHECKED,
         reasons=list(judgement.reasons),
         disabled=list(disabled),
         decision=str(judgement.decision),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from index.types import Passage
@@ -73,6 +74,38 @@ class SentenceCheck:
     reattached: bool = False
 
 
+class Certainty(StrEnum):
+    """How sure an answer is, in words a reader weighs (``Answer.certainty``).
+
+    "sure" and "likely" are bands of the judge's P(right) whose cut-offs ``qa calibrate``
+    fits per model (``AnswerabilityModel.certainty``) so that, on calibration articles the
+    fit never saw, at least ``CERTAINTY_RIGHT[band]`` of such answers were right; "unsure"
+    is every other answer the judge rated. "unchecked": nothing measured this answer
+    (no judge is fitted for the model in use, or a kind the judge does not rate:
+    summaries, lists, bylines, yes/no).
+    """
+
+    SURE = "sure"
+    LIKELY = "likely"
+    UNSURE = "unsure"
+    UNCHECKED = "unchecked"
+
+    @property
+    def label(self) -> str:
+        """What the chat shows beside the answer."""
+        return CERTAINTY_LABELS[self]
+
+
+CERTAINTY_LABELS = {
+    Certainty.SURE: "sure",
+    Certainty.LIKELY: "likely",
+    Certainty.UNSURE: "unsure — read the quote",
+    Certainty.UNCHECKED: "unchecked — read the quote",
+}
+# The least share of right answers each fitted band promises (on unseen calibration articles).
+CERTAINTY_RIGHT = {Certainty.SURE: 0.85, Certainty.LIKELY: 0.65}
+
+
 @dataclass(frozen=True)
 class Answer:
     """What ``ask()`` returns: the answer text with inline ``[n]`` markers and its sources.
@@ -96,8 +129,9 @@ class Answer:
     # calibrated P(it is right) (qa calibrate); for a refusal it made, P(refusing is
     # right); for the model's own refusal, the draft's P(refusal phrase); for a yes/no,
     # the polarity probe's. None where nothing measured it (summaries, lists, bylines).
-    # support_label gives it in words, as the UI shows it.
     confidence: float | None = None
+    # The answer's certainty band (None for a refusal): what the chat shows beside it.
+    certainty: Certainty | None = None
     reasons: list[str] = field(default_factory=list)
     # Checks this configuration cannot run, each with why (e.g. a model behind an HTTP
     # server gives no logits for the self-check); empty with the local model.
@@ -109,15 +143,6 @@ class Answer:
     # The model server's account of this answer's requests (tokens read, generated,
     # drafted and accepted); empty against a server that does not report timings.
     engine: EngineUsage = field(default_factory=EngineUsage)
-
-    @property
-    def support_label(self) -> str:
-        """The confidence in words: "well supported", "partly supported" or "weakly supported"."""
-        if self.confidence is None:
-            return ""
-        if self.confidence >= 0.75:
-            return "well supported"
-        return "partly supported" if self.confidence >= 0.5 else "weakly supported"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable view (used by the CLI's ``--json`` and the eval report)."""

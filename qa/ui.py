@@ -50,7 +50,7 @@ import gradio as gr
 from qa.config import Config
 from qa.errors import ConfigError, QAError
 from qa.text import MARKER, marker_numbers
-from qa.types import Answer, Citation, Delta, Passage
+from qa.types import CERTAINTY_RIGHT, Answer, Certainty, Citation, Delta, Passage
 
 if TYPE_CHECKING:
     from qa.pipeline import Pipeline
@@ -93,7 +93,25 @@ mark.qa-highlight { background: #fde68a; color: inherit; padding: 0 0.1rem; }
 .qa-meta { font-size: 0.78rem; opacity: 0.7; margin-top: 0.3rem; }
 .qa-checking { font-size: 0.78rem; font-weight: 600; color: #6b7280; margin-bottom: 0.2rem; }
 .qa-draft { color: #6b7280; font-style: italic; }
+.qa-certainty-sure { background: #dcfce7; color: #166534; }
+.qa-certainty-likely { background: #dbeafe; color: #1e40af; }
+#qa-certainty-help { font-size: 0.8rem; opacity: 0.8; }
 """
+# Beside each answer, how sure it is (qa.types.Certainty): colour by band.
+_CERTAINTY_STYLE = {
+    Certainty.SURE: "background:#dcfce7;color:#166534",
+    Certainty.LIKELY: "background:#dbeafe;color:#1e40af",
+    Certainty.UNSURE: "background:#fef3c7;color:#92400e",
+    Certainty.UNCHECKED: "background:#fef3c7;color:#92400e",
+}
+CERTAINTY_HELP = (
+    f"**How sure:** *sure* — at least {CERTAINTY_RIGHT[Certainty.SURE]:.0%} of such answers "
+    f"were right on articles the judge never saw; *likely* — at least "
+    f"{CERTAINTY_RIGHT[Certainty.LIKELY]:.0%}; *unsure* — read the quoted sentence before "
+    "you rely on it; *unchecked* — nothing rated it (a summary, a list, a yes/no, or a model "
+    "with no judge fitted for it). The model, not the judge, writes the answers: the README "
+    "gives each model's measured share right per band."
+)
 
 
 # --- rendering ------------------------------------------------------------------------
@@ -166,7 +184,13 @@ def _answer_html(answer: Answer, uid: str) -> str:
             '<span class="qa-badge" style="font-weight:600;color:#92400e">'
             f"{ABSTAINED_LABEL}</span> {body}</div>"
         )
-    return f'<div class="qa-answer">{body}</div>'
+    badge = ""
+    if answer.certainty is not None:
+        badge = (
+            f'<span class="qa-badge qa-certainty qa-certainty-{answer.certainty.value}" '
+            f'style="{_CERTAINTY_STYLE[answer.certainty]}">{answer.certainty.label}</span> '
+        )
+    return f'<div class="qa-answer">{badge}{body}</div>'
 
 
 def _find_passage(citation: Citation, passages: Sequence[Passage]) -> Passage | None:
@@ -212,11 +236,8 @@ def render_answer(answer: Answer, index_passages: Sequence[Passage] = ()) -> str
             + "</details>"
         )
     meta = []
-    if answer.support_label and not answer.abstained:
-        meta.append(
-            f'<span class="qa-support" title="confidence {answer.confidence:.2f}">'
-            f"{answer.support_label}</span>"
-        )
+    if answer.confidence is not None and not answer.abstained:
+        meta.append(f"P(right) {answer.confidence:.2f}")
     if answer.rewritten_question:
         meta.append(f"read as: “{html.escape(answer.rewritten_question)}”")
     if "total" in answer.timings:
@@ -545,6 +566,7 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
             fill_height=True,
             flagging_mode="never",
         )
+        gr.Markdown(CERTAINTY_HELP, elem_id="qa-certainty-help")
         gr.api(
             make_ask(pipeline),
             api_name="ask",

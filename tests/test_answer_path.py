@@ -27,7 +27,7 @@ from qa.prompts import ABSTAIN_TEXT, SELF_CHECKS
 from qa.retrieval import Retrieved
 from qa.snapshot import FixedIndexes, StoreIndexes, snapshot_of
 from qa.support import analyse
-from qa.types import Answer, Delta
+from qa.types import Answer, Certainty, Delta
 
 DOCUMENT = """The Eastport harbour bridge closed on Monday after a storm damaged its cables.
 
@@ -120,11 +120,12 @@ def similarity(a: str, b: str) -> float:
 
 
 def scripted_pipeline(
-    model: ScriptedModel, answerability: AnswerabilityModel | None = MODEL, **overrides
+    model: ScriptedModel, fitted: AnswerabilityModel | None = MODEL, **overrides
 ) -> Pipeline:
-    """The real Pipeline around the scripted model (no engine, store or embedder)."""
+    """The real Pipeline around the scripted model (no engine, store or embedder), judged
+    by ``fitted`` (None: no judge fitted for this model)."""
     config = Config(**overrides)
-    return Pipeline(config, model, FixedIndexes(bridge_snapshot(config, model, answerability)),
+    return Pipeline(config, model, FixedIndexes(bridge_snapshot(config, model, fitted)),
                     similarity, model_name="scripted")  # fmt: skip
 
 
@@ -334,9 +335,42 @@ def test_calibration_mode_reports_the_judges_signals_and_lets_answers_through():
     model = ScriptedModel(
         {question: ["A storm damaged its cables [1]."]}, p_yes={"self-check": 0.8}
     )
-    _, answer = run(scripted_pipeline(model, answerability=None), question)
+    _, answer = run(scripted_pipeline(model, None, answerability=False), question)
     assert not answer.abstained and answer.confidence is None
     assert answer.signals["missing_numbers"] == 1.0  # what `qa calibrate` fits on
+    assert "self_check_window" in answer.signals and "self-check" in model.asked
+
+
+def test_a_model_with_no_judge_fitted_for_it_is_answered_unchecked_without_its_checks():
+    question = "Why did the bridge close in 1975?"
+    model = ScriptedModel(
+        {question: ["A storm damaged its cables [1]."]}, p_yes={"self-check": 0.8}
+    )
+    _, answer = run(scripted_pipeline(model, None), question)
+    assert not answer.abstained and answer.confidence is None
+    assert answer.certainty is Certainty.UNCHECKED and "no judge is fitted" in answer.reasons[0]
+    assert "self-check" not in model.asked  # another model's checks are never read as its own
+    refusing = ScriptedModel({question: ["The documents do not say.", "Every hour [1]."]})
+    _, refused = run(scripted_pipeline(refusing, None), question)
+    assert refused.abstained and refused.certainty is None
+    assert refusing.asked.count(question) == 1  # no second look either
+
+
+def test_an_answer_shown_carries_the_band_its_probability_reaches():
+    question = "How long will the repairs take?"
+    bands = {"likely": 0.0, "sure": 0.5}
+    for fitted, band in (
+        (MODEL, Certainty.UNSURE),  # a model fitted with no band reached: all unsure
+        (replace(MODEL, certainty=bands), None),
+    ):
+        model = ScriptedModel({question: ["Six weeks [2]."]}, p_yes={"self-check": 0.9})
+        _, answer = run(scripted_pipeline(model, fitted), question)
+        assert not answer.abstained and answer.confidence is not None
+        expected = band or (Certainty.SURE if answer.confidence >= 0.5 else Certainty.LIKELY)
+        assert answer.certainty is expected
+    summary = ScriptedModel({"Summarize the article.": ["Repairs take six weeks [2]."]})
+    _, answered = run(scripted_pipeline(summary), "Summarize the article.")
+    assert answered.certainty is Certainty.UNCHECKED  # a kind the judge does not rate
 
 
 def test_closing_a_pipeline_waits_for_the_answer_in_flight():

@@ -11,6 +11,8 @@ import pytest
 
 from qa import Answer, Delta, ask, ask_stream
 from qa.errors import InvalidQuestionError
+from qa.pipeline import get_pipeline
+from qa.types import Certainty
 
 ROOT = Path(__file__).parents[1]
 SEED = ROOT / "seeds" / "000_61f43937c72d7f92.txt"
@@ -49,6 +51,10 @@ def test_plain_fact_is_answered_with_a_sentence_level_citation(config):
     assert "Sunan" in _quotes(answer)
     assert answer.passages and answer.timings["total"] > 0
     assert answer.disabled == []  # the engine is llama.cpp's server: every check ran
+    # The engine serves the default GGUF: the judge fitted on it rates the answer.
+    assert "judge fitted for Qwen2.5-Coder-1.5B-Instruct Q4_K_M" in get_pipeline(config).judged_by
+    assert answer.confidence is not None
+    assert answer.certainty in (Certainty.LIKELY, Certainty.UNSURE)
     assert (config.store_dir / "manifest.json").exists()  # built on first use
 
 

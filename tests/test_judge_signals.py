@@ -18,17 +18,17 @@ from eval.calibrate import (
     Fitted,
     auroc,
     calibrate,
+    certainty_cuts,
     check_pays,
     choose,
     second_look_cut,
     second_look_from,
 )
-from eval.signals import DEFAULT_SIGNALS, SignalRow
+from eval.signals import SIGNALS_DIR, SignalRow, record_model
 from qa.answerability import (
     CAUTION_LEVELS,
     LOGPROB_SIGNALS,
     SIGNALS,
-    WEIGHTS_FILE,
     AnswerabilityModel,
     JudgeModels,
     answer_signals,
@@ -37,8 +37,11 @@ from qa.answerability import (
 from qa.draft import Draft, declined_enough
 from qa.errors import ModelIntegrityError
 from qa.judge import refusal_probability
+from qa.judge_files import SHIPPED_JUDGES, judge_for, load_judges
 from qa.llm import TokenLogprob
-from qa.types import SentenceCheck
+from qa.model_identity import ModelIdentity
+from qa.models import MODELS
+from qa.types import Certainty, SentenceCheck
 
 ABSTAIN = "The documents do not say."
 
@@ -181,10 +184,15 @@ def test_a_fit_from_a_signals_file_is_reproducible_and_splits_off_log_probabilit
     source = tmp_path / "signals.jsonl"
     source.write_text("\n".join(rows) + "\n")
     first, second = tmp_path / "a.json", tmp_path / "b.json"
+    with pytest.raises(SystemExit, match="does not say which model answered it"):
+        calibrate(source, first)  # a judge is fitted for one model, never for none
+    model = ModelIdentity("a test model", "ab" * 32)
+    record_model(source, model)
     calibrate(source, first)
     calibrate(source, second)
     assert first.read_text() == second.read_text()  # deterministic: the file reproduces
     models = JudgeModels.load(first)
+    assert models.model == model
     assert "similarity" in models.full.features and "self_check_window" in models.full.features
     assert not LOGPROB_SIGNALS & set(models.text_only.features)
     assert "similarity" in models.text_only.features
@@ -204,11 +212,57 @@ def test_the_second_look_is_measured_on_whole_prompt_rows_where_there_are_any(tm
     assert always > 1.0
 
 
-def test_the_shipped_model_is_what_its_signals_file_fits(tmp_path):
-    """`qa calibrate --from-signals eval/signals/...` reproduces qa/answerability.json."""
-    out = tmp_path / "answerability.json"
-    calibrate(DEFAULT_SIGNALS, out)
-    assert json.loads(out.read_text()) == json.loads(WEIGHTS_FILE.read_text())
+@pytest.mark.parametrize("model", ["default", "fast"])
+def test_each_shipped_judge_is_what_its_models_signals_file_fits(tmp_path, model):
+    """`qa calibrate --model M` reproduces the judge shipped for each bundled model."""
+    from eval.signals import signals_file
+    from qa.config import Config
+
+    spec = MODELS[model]
+    signals = signals_file(Config(model=model))
+    assert signals.parent == SIGNALS_DIR and signals.exists()
+    out = tmp_path / "judge.json"
+    calibrate(signals, out)
+    shipped = judge_for(load_judges(Config()), ModelIdentity(spec.name, spec.sha256))
+    assert shipped is not None and shipped[1].parent == SHIPPED_JUDGES
+    assert json.loads(out.read_text()) == json.loads(shipped[1].read_text())
+
+
+def test_a_judge_is_picked_by_the_model_it_was_fitted_on_and_never_for_another(tmp_path):
+    from qa.config import Config
+
+    judges = load_judges(Config(model_cache_dir=tmp_path))
+    default, fast = (MODELS[name] for name in ("default", "fast"))
+    picked = judge_for(judges, ModelIdentity("any name", default.sha256))
+    assert picked is not None and picked[0].model.name == default.name
+    assert judge_for(judges, ModelIdentity("x", fast.sha256))[0].model.name == fast.name
+    assert judge_for(judges, ModelIdentity("another gguf", "0" * 64)) is None
+    server = ModelIdentity("m @ u", server="http://gpu:8000/v1", served_model="m", logprobs=True)
+    assert judge_for(judges, server) is None
+    # A user's judge (in the model cache) for a server's model is found, for that server only.
+    mine = tmp_path / "judges" / "m.json"
+    mine.parent.mkdir()
+    replace(picked[0], model=server).save(mine)
+    judges = load_judges(Config(model_cache_dir=tmp_path))
+    assert judge_for(judges, server)[1] == mine
+    assert judge_for(judges, replace(server, logprobs=False)) is None
+    assert judge_for(judges, replace(server, served_model="other")) is None
+
+
+def test_certainty_bands_promise_only_what_unseen_articles_showed():
+    p = np.linspace(0, 1, 400)
+    y = (np.random.default_rng(5).random(400) < p).astype(int)  # P(right) is calibrated
+    cuts, report = certainty_cuts(p, y)
+    assert 0 < cuts["likely"] < cuts["sure"] < 1
+    for band, share in (("sure", 0.85), ("likely", 0.65)):
+        assert y[p >= cuts[band]].mean() >= share and report[band]["answers"] >= 30
+    flat = certainty_cuts(np.full(400, 0.9), np.r_[np.ones(200), np.zeros(200)].astype(int))
+    assert flat[0] == {} and not flat[1]["sure"]["reached"]  # half right: no band offered
+    model = AnswerabilityModel(("coverage",), (1.0,), 0.0, dict.fromkeys(CAUTION_LEVELS, 0.1))
+    banded = replace(model, certainty=cuts)
+    assert banded.certainty_of(0.99) is Certainty.SURE
+    assert banded.certainty_of(cuts["likely"]) is Certainty.LIKELY
+    assert banded.certainty_of(0.0) is model.certainty_of(0.99) is Certainty.UNSURE
 
 
 def test_a_missing_or_broken_judge_model_stops_with_a_clear_error(tmp_path):
@@ -228,17 +282,19 @@ def test_the_rank_auroc_is_scikit_learns():
     assert auroc(scores, y) == pytest.approx(roc_auc_score(y, scores))
 
 
-def test_a_pipeline_without_its_judge_model_does_not_start(tmp_path, monkeypatch):
+def test_a_broken_judge_file_stops_start_up_before_anything_loads(tmp_path):
     """Fail closed: before any model or index loads, one clear error (the CLI's exit 2)."""
-    from qa import answerability
     from qa.config import Config
     from qa.pipeline import build_pipeline
 
-    monkeypatch.setattr(answerability, "WEIGHTS_FILE", tmp_path / "gone.json")
-    config = Config(seeds_dir=tmp_path / "seeds", store_dir=tmp_path / "store")
-    with pytest.raises(ModelIntegrityError, match=r"judge's model .* is missing"):
+    broken = tmp_path / "cache" / "judges" / "mine.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"full": {"features": ["made_up"], "weights": [1.0]}}')
+    store, cache = tmp_path / "store", broken.parents[1]
+    config = Config(seeds_dir=tmp_path / "seeds", store_dir=store, model_cache_dir=cache)
+    with pytest.raises(ModelIntegrityError, match=r"mine.json cannot be used"):
         build_pipeline(config)
-    assert not (tmp_path / "store").exists()  # nothing was loaded or built first
+    assert not store.exists()  # nothing was loaded or built first
 
 
 def test_collecting_appends_a_row_per_answer_and_leaves_a_failed_question_to_the_next_run(

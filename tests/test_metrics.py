@@ -26,7 +26,9 @@ from eval.metrics import (
     percentile,
     polarity,
     retrieval_rank,
+    right_by_certainty,
     token_f1,
+    wilson_interval,
     yes_no_contains,
 )
 from eval.run import check_thresholds
@@ -312,3 +314,15 @@ def test_the_report_shows_the_confidence_ranking(tmp_path):
         ]
         == 1.0
     )
+
+
+def test_shares_right_per_certainty_band_leave_refusals_out_and_carry_an_interval():
+    bands = ["likely", "likely", "unsure", None, "likely", "unsure"]
+    right = [True, True, False, False, False, True]
+    table = right_by_certainty(bands, right)
+    assert set(table) == {"likely", "unsure"}
+    assert table["likely"]["n"] == 3 and table["likely"]["right"] == pytest.approx(2 / 3)
+    assert table["likely"]["low"] < 2 / 3 < table["likely"]["high"]
+    low, high = wilson_interval(85, 100)
+    assert 0.76 < low < 0.78 and 0.90 < high < 0.92  # the textbook figures
+    assert wilson_interval(0, 0) == (0.0, 1.0)

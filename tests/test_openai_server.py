@@ -9,6 +9,7 @@ through the same verification as the local model's.
 import json
 import shutil
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -17,6 +18,7 @@ import pytest
 
 from qa.config import Config
 from qa.pipeline import build_pipeline
+from qa.types import Certainty
 
 ROOT = Path(__file__).parents[1]
 SEED = ROOT / "seeds" / "000_61f43937c72d7f92.txt"
@@ -112,10 +114,48 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
     # What this server cannot do is named in the answer itself, with why.
     assert any("self-check" in d and "log-probabilities" in d for d in answer.disabled)
     assert any("calculation" in d for d in answer.disabled)
-    # ... and it is judged by the model fitted without log-probabilities, never by one
-    # whose log-probability signals would silently read 0.
-    from qa.answerability import LOGPROB_SIGNALS, JudgeModels
-
-    assert pipeline.index.judge.policy.model == JudgeModels.load().text_only
-    assert not LOGPROB_SIGNALS & set(pipeline.index.judge.policy.model.features)
+    # No judge was fitted for this server's model: the answer is unchecked, and the judge
+    # fitted for the bundled model is not applied to it.
+    assert pipeline.index.judge.policy is None
+    assert answer.certainty is Certainty.UNCHECKED and answer.confidence is None
+    assert "no judge is fitted for test-model @" in pipeline.judged_by
     assert all(r["path"] == "/v1/chat/completions" for r in FakeServer.requests)
+    pipeline.close()
+
+
+@pytest.mark.slow
+def test_a_judge_fitted_for_a_server_without_log_probabilities_is_picked_for_it(
+    server, tmp_path, monkeypatch
+):
+    """A user's judge for this server (``qa calibrate --collect`` against it) is found in
+    the model cache and decides with its model fitted without log-probabilities."""
+    from qa import judge_files
+    from qa.answerability import LOGPROB_SIGNALS, JudgeModels
+    from qa.model_identity import ModelIdentity
+
+    shipped = JudgeModels.load(
+        judge_files.SHIPPED_JUDGES / "qwen2.5-coder-1.5b-instruct-q4_k_m.json"
+    )
+    served = ModelIdentity(f"test-model @ {server}", server=server, served_model="test-model")
+    mine = tmp_path / "judges"
+    mine.mkdir()
+    replace(shipped, model=served).save(mine / "test-model.json")
+    monkeypatch.setattr(judge_files, "user_judges", lambda config: mine)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    config = Config.from_env(
+        seeds_dir=seeds, store_dir=tmp_path / "store", openai_base_url=server,
+        openai_model="test-model",
+    )  # fmt: skip
+    pipeline = build_pipeline(config)
+    try:
+        assert "test-model.json" in pipeline.judged_by
+        # ... judged by the model fitted without log-probabilities, never by one whose
+        # log-probability signals would silently read 0.
+        assert pipeline.index.judge.policy.model == shipped.text_only
+        assert not LOGPROB_SIGNALS & set(pipeline.index.judge.policy.model.features)
+        answer = pipeline.ask("Where were the missiles fired from?")
+        assert answer.certainty is not Certainty.UNCHECKED and answer.confidence is not None
+    finally:
+        pipeline.close()

@@ -472,7 +472,9 @@ def test_store_deleted_then_corrupted_under_a_running_pipeline(pipeline, config)
 # --- model files -----------------------------------------------------------------------------
 def test_truncated_or_damaged_model_file_is_rebuilt_from_the_parts(tmp_path):
     from qa.engine import start_local_engine
+    from qa.judge_files import judge_for, load_judges
     from qa.llm import connect
+    from qa.model_identity import identify
     from qa.models import MODELS, resolve_model_path, sha256_of, verify
 
     spec = MODELS["fast"]
@@ -506,6 +508,11 @@ def test_truncated_or_damaged_model_file_is_rebuilt_from_the_parts(tmp_path):
         llm = connect(config, engine.url)
         assert llm.model_path == str(target)
         assert llm.count_tokens("Sunan") >= 1
+        # ... and is the model the fast judge was fitted on: that judge is picked for it.
+        identity = identify(llm)
+        assert identity.sha256 == spec.sha256 and identity.name == spec.name
+        picked = judge_for(load_judges(config), identity)
+        assert picked is not None and picked[1].name == "qwen2.5-coder-0.5b-instruct.json"
         llm.close()
     finally:
         engine.close()

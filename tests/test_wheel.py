@@ -56,8 +56,10 @@ def test_every_direct_import_is_a_declared_dependency():
 def test_the_wheel_holds_the_judge_model_and_the_calibration_data(tmp_path):
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "qa/answerability.json" in names  # the judge: start-up fails without it
+    for model in ("qwen2.5-coder-1.5b-instruct-q4_k_m", "qwen2.5-coder-0.5b-instruct"):
+        assert f"qa/judges/{model}.json" in names  # each bundled model's judge
     assert "eval/signals/squad2-calibration.jsonl" in names  # what it is fitted from
+    assert "eval/signals/squad2-calibration.model.json" in names  # ... and on which model
     assert "eval/qa_set.jsonl" in names and "eval/thresholds.toml" in names
     assert "eval/data/squad2/squad2-dev-6-articles.json" in names
     assert "eval/data/squad2/README.md" in names  # the data's attribution travels with it
