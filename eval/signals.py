@@ -37,8 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from tqdm import tqdm
-
 from qa.config import Config
 from qa.judge_files import file_stem
 from qa.llm import model_label
@@ -185,12 +183,13 @@ def answer_into(
     """Answer ``questions`` (``workers`` at once) until ``deadline`` and append a row each
     to ``out`` (``article`` overrides the rows' group); how many were added. A question
     the model or the index failed is left out with a line, so the next run retries it.
-    A progress bar shows the rows, the seconds per row and the time left."""
+    A progress bar shows the rows done of all and the time left."""
+    from rich.progress import MofNCompleteColumn, Progress
+
     from qa.errors import QAError
 
     lock = threading.Lock()
     added = 0
-    progress = tqdm(total=len(questions), desc=out.name, unit="q", mininterval=10, smoothing=0.1)
 
     def one(question) -> None:
         nonlocal added
@@ -199,19 +198,21 @@ def answer_into(
         try:
             answer = pipeline.ask(question.question)
         except QAError as exc:
-            progress.write(f"{question.id}: not answered ({exc}); a later --collect retries it")
-            progress.update()
+            bar.console.print(f"{question.id}: not answered ({exc}); a later --collect retries it")
+            bar.advance(task)
             return
         row = row_of(question, answer)
         row = replace(row, article=article) if article else row
         with lock, out.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
             added += 1
-            progress.update()
+            bar.advance(task)
 
-    with progress, ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(one, questions):
-            pass
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
+        task = bar.add_task(out.name, total=len(questions))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(one, questions):
+                pass
     return added
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from eval.gate import check_thresholds
 from eval.metrics import (
     certainty_table,
     reliability,
@@ -246,8 +247,6 @@ def write_squad2_report(run: Mapping[str, Any], report_dir: Path, failures: list
 
 def run_squad2_cli(args: argparse.Namespace, config: Config) -> list[str]:
     """Run the suite from ``qa eval`` flags, print its tables; return threshold failures."""
-    from eval.run import check_thresholds
-
     splits = tuple(SPLITS) if args.split == "both" else (args.split,)
     started = time.perf_counter()
     run = evaluate_squad2(

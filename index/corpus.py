@@ -17,7 +17,8 @@ from index.config import IndexConfig
 from index.errors import QAError
 from index.extract import SUPPORTED_SUFFIXES, is_supported, unsupported_reason
 from index.ingest import IngestReport, Progress, ingest
-from index.store import Manifest, open_store
+from index.store import Manifest
+from index.stores import open_store
 
 
 class DocumentError(QAError):

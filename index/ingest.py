@@ -31,7 +31,8 @@ from index.extract import (
     is_supported,
     unsupported_reason,
 )
-from index.store import Manifest, open_store, vector_store
+from index.store import Manifest, vector_store
+from index.stores import open_store
 from index.types import Passage
 
 Progress = Callable[[str, int, int], None]
@@ -74,10 +75,6 @@ def _as_paths(path: PathArg, default: Path) -> list[Path]:
     if isinstance(path, str | Path):
         return [Path(path)]
     return [Path(p) for p in path] or [default]
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
 
 
 def find_documents(paths: Sequence[Path]) -> tuple[list[Source], list[str]]:

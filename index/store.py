@@ -31,7 +31,6 @@ from chromadb.config import Settings as ChromaSettings
 from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
-    from index.config import IndexConfig
     from index.extract import Extracted
     from index.vector_store import UpsertChromaVectorStore
 
@@ -266,15 +265,6 @@ class Store:
         return IndexCorruptError(
             f"{self.where} cannot be read ({exc}); rebuild it: `qa ingest --rebuild`"
         )
-
-
-def open_store(config: IndexConfig) -> Store:
-    """The configured store: a Chroma server with ``chroma_url``, else the local directory."""
-    if config.chroma_url:
-        from index.server_store import ServerStore
-
-        return ServerStore(config.chroma_url, config.collection, config.chroma_token)
-    return LocalStore(Path(config.store_dir))
 
 
 class LocalStore(Store):

@@ -37,6 +37,7 @@ from pathlib import Path
 from qa.config import CAUTION_LEVELS
 from qa.errors import ModelIntegrityError
 from qa.model_identity import ModelIdentity
+from qa.prompts import ABSTAIN_TEXT
 from qa.support import SourceSentence, analyse, coverage
 from qa.text import NEGATION
 from qa.types import CERTAINTY_RIGHT, Certainty
@@ -76,7 +77,7 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _STATES_TWO = re.compile(r"\b(?:both|pair)\b", re.IGNORECASE)
 
 
-def draft_signals(logprobs: Sequence, abstain: str) -> dict[str, float]:
+def draft_signals(logprobs: Sequence) -> dict[str, float]:
     """What the draft's own token log-probabilities say (free with the answer).
 
     Tokens inside citation markers are left out: which number the model cites says
@@ -94,7 +95,7 @@ def draft_signals(logprobs: Sequence, abstain: str) -> dict[str, float]:
     first = logprobs[0] if logprobs else None
     abstain_first = 0.0
     if first is not None:
-        start = abstain.split()[0]
+        start = ABSTAIN_TEXT.split()[0]
         abstain_first = sum(
             math.exp(lp) for t, lp in first.top.items() if t.strip() and start.startswith(t.strip())
         )

@@ -85,13 +85,13 @@ def answer_sentences(raw: str) -> list[tuple[str, list[int]]]:
     return result
 
 
-def is_refusal(sentence: str, abstain: str) -> bool:
+def is_refusal(sentence: str) -> bool:
     """The sentence is the refusal the prompt asks for, word for word (case and spacing aside).
 
     Only that exact phrase counts: a factual negative ("The ministry did not reveal the
     missiles' type.") is an answer to check like any other, not a refusal.
     """
-    return _normal(sentence).startswith(_normal(abstain))
+    return _normal(sentence).startswith(_normal(ABSTAIN_TEXT))
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,6 @@ class Verifier:
     threshold: float
     min_qa_similarity: float = 0.0
     similarity: Callable[[str, str], float] | None = None
-    abstain: str = ABSTAIN_TEXT
     document_titles: frozenset[str] = frozenset()
 
     def verify(self, raw: str) -> Verified:
@@ -126,7 +125,7 @@ class Verifier:
                 checks.append(SentenceCheck(claim, kept=False))
                 continue
             seen.add(key)
-            if is_refusal(claim, self.abstain):
+            if is_refusal(claim):
                 if index == 0:
                     declined = True
                     parts.append(claim)
@@ -146,7 +145,7 @@ class Verifier:
                 body, stop = claim, ""  # "11:53 a.m. [1]", not "11:53 a.m [1]."
             parts.append(f"{body} {markers}{stop}")
         if not parts:
-            return Verified(self.abstain, [], True, checks)
+            return Verified(ABSTAIN_TEXT, [], True, checks)
         return Verified(" ".join(parts), list(citations.values()), declined, checks)
 
     def _check(self, claim: str, numbers: list[int]) -> tuple[Support | None, SentenceCheck]:

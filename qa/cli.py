@@ -55,7 +55,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _location(config: Config) -> str:
     """Where the index lives, as the user named it (a directory or a server URL)."""
-    from index.store import open_store
+    from index.stores import open_store
 
     return open_store(config).location
 
@@ -273,7 +273,8 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
 
 
 def _chat(args: argparse.Namespace, config: Config) -> int:
-    from qa.ui import launch, read_auth_file
+    from qa.chat_auth import read_auth_file
+    from qa.ui import launch
 
     auth = read_auth_file(args.auth_file) if args.auth_file else None
     launch(

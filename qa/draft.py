@@ -21,7 +21,7 @@ from qa.context import Attempt
 from qa.errors import LLMError, QAError
 from qa.kinds import Kind
 from qa.llm import LLMClient, Sampling, TokenLogprob
-from qa.prompts import CALCULATION_LEAD, answer_messages
+from qa.prompts import ABSTAIN_TEXT, CALCULATION_LEAD, answer_messages
 from qa.types import Delta
 
 _SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*\s|\n")
@@ -49,15 +49,13 @@ class Drafter:
         self.llm = llm
         self.config = config
 
-    def draft(
-        self, attempt: Attempt, question: str, kind: Kind, abstain: str
-    ) -> Generator[Delta, None, Draft]:
+    def draft(self, attempt: Attempt, question: str, kind: Kind) -> Generator[Delta, None, Draft]:
         """Yield the model's text for ``attempt``; return the draft to verify and judge.
 
         A refusal is cut after the one sentence that may follow it (what the text does
         say): the model otherwise goes on for a paragraph (~10 s) that nothing uses.
         """
-        messages = answer_messages(attempt.context, question, abstain)
+        messages = answer_messages(attempt.context, question)
         if attempt.calculation:
             working = yield from self._calculate(self.llm.render(messages) + CALCULATION_LEAD)
             return Draft(calculated_claim(working) or "", working)
@@ -68,7 +66,7 @@ class Drafter:
         for delta in stream:
             text += delta
             yield Delta(delta)
-            if looping(text) or declined_enough(text, abstain):
+            if looping(text) or declined_enough(text):
                 break  # a degenerate loop ("Kim, Kim, Kim, ..."): stop paying for it
         stream.close()
         return Draft(text, text, tuple(messages), tuple(logprobs))
@@ -117,12 +115,12 @@ class Drafter:
             raise LLMError(f"the language model failed: {failure}") from exc
 
 
-def declined_enough(text: str, abstain: str) -> bool:
+def declined_enough(text: str) -> bool:
     """Has a refusal said what the text does say, in one sentence after the refusal?"""
     start = text.lstrip()
-    if not start.startswith(abstain):
+    if not start.startswith(ABSTAIN_TEXT):
         return False
-    return bool(_SENTENCE_END.search(start[len(abstain) :].lstrip()))
+    return bool(_SENTENCE_END.search(start[len(ABSTAIN_TEXT) :].lstrip()))
 
 
 def looping(text: str, times: int = 3) -> bool:

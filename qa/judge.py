@@ -64,7 +64,7 @@ from qa.draft import Draft
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind
 from qa.polarity import agree
 from qa.prepare import PreparedQuestion
-from qa.prompts import polarity_messages, self_check_messages, self_check_turn
+from qa.prompts import ABSTAIN_TEXT, polarity_messages, self_check_messages, self_check_turn
 from qa.retrieval import Retrieved
 from qa.support import SourceSentence, sentences_cited, sentences_in
 from qa.text import strip_markers
@@ -109,7 +109,6 @@ class Judge:
         sentences: Sequence[SourceSentence],
         similarity: Callable[[str, str], float],
         yes_probability: YesProbability,
-        abstain: str,
     ) -> None:
         self.config = config
         self.policy = policy
@@ -117,7 +116,6 @@ class Judge:
         self.sentences = sentences
         self.similarity = similarity
         self.yes_probability = yes_probability
-        self.abstain = abstain
         self.checker = AnswerabilityChecker(sentences, similarity)
         self.collecting = not config.answerability
         # Serving reads only the costly signals the fitted model uses; calibrating, all;
@@ -130,12 +128,12 @@ class Judge:
         off_topic = retrieved.max_dense < self.config.min_retrieval_score
         if question.kind not in BROAD_KINDS and off_topic:
             reason = f"no passage is about the question (best similarity {retrieved.max_dense:.2f})"
-            return Judgement(Decision.REFUSE, self.abstain, reasons=(reason,))
+            return Judgement(Decision.REFUSE, ABSTAIN_TEXT, reasons=(reason,))
         return None
 
     def worth_second_look(self, draft: Draft) -> bool:
         """Does the fitted model say another look at this refusal pays for its request?"""
-        p_refusal = refusal_probability(draft, self.abstain)
+        p_refusal = refusal_probability(draft)
         if self.model is not None:
             below = self.model.second_look_below
         else:
@@ -157,7 +155,7 @@ class Judge:
         second look pays from it).
         """
         judgement = self._decide(question, retrieved, verified, draft)
-        p_earlier = refusal_probability(earlier, self.abstain) if earlier else None
+        p_earlier = refusal_probability(earlier) if earlier else None
         if p_earlier is None:
             return judgement
         return replace(judgement, signals={**judgement.signals, "looked_again_after": p_earlier})
@@ -187,7 +185,7 @@ class Judge:
     ) -> tuple[dict[str, float], tuple[SourceSentence, ...]]:
         """The signals that come free with the draft, and the answer's evidence window."""
         signals, window = self.checker.features(Evidence(asked, cited, claim))
-        signals |= draft_signals(draft.logprobs, self.abstain)
+        signals |= draft_signals(draft.logprobs)
         signals |= answer_signals(asked, claim, verified.checks, retrieved.max_dense)
         return signals, window
 
@@ -247,7 +245,7 @@ class Judge:
         closest = self._closest(asked, window)
         return Judgement(
             Decision.REFUSE,
-            self.abstain,
+            ABSTAIN_TEXT,
             round(1 - verdict.score, 3),  # that refusing is right
             reasons,
             closest,
@@ -274,7 +272,7 @@ class Judge:
     ) -> Judgement:
         """The model declined: refuse, and point at the closest evidence when on topic."""
         reason = "the model found no supported answer in the passages"
-        p_refusal = refusal_probability(draft, self.abstain)
+        p_refusal = refusal_probability(draft)
         signals = {} if p_refusal is None else {"refusal_probability": p_refusal}
         confidence = None if p_refusal is None else round(p_refusal, 3)
         refuse = Judgement(Decision.REFUSE, verified.text, confidence, (reason,), signals=signals)
@@ -296,18 +294,18 @@ class Judge:
         return max(pool, key=lambda s: self.similarity(asked, s.text)) if pool else None
 
 
-def refusal_probability(draft: Draft, abstain: str) -> float | None:
+def refusal_probability(draft: Draft) -> float | None:
     """P(the refusal phrase) along the draft's tokens, if the draft opens with it.
 
     The product of the probabilities of the tokens that spell the phrase: near 1 when the
     model was sure there is nothing to say, lower when an answer nearly won.
     """
-    if not draft.logprobs or not draft.raw.lstrip().startswith(abstain):
+    if not draft.logprobs or not draft.raw.lstrip().startswith(ABSTAIN_TEXT):
         return None
     spelled, total = "", 0.0
     for entry in draft.logprobs:
         spelled += entry.token
         total += entry.logprob
-        if len(spelled.strip()) >= len(abstain):
+        if len(spelled.strip()) >= len(ABSTAIN_TEXT):
             break
     return math.exp(total)

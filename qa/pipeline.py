@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from index.store import open_store
+from index.stores import open_store
 from qa.answerability import JudgeModels, JudgePolicy
 from qa.citations import Verified, Verifier
 from qa.config import Config
@@ -175,9 +175,7 @@ class Pipeline:
             return "skipped"  # another kind of server: it caches prompts as it does
         if whole_corpus_fits(self.index.passages, self.config):
             marker = "\x00QUESTION\x00"
-            prompt = self.llm.render(
-                answer_messages(self.index.passages, marker, self.index.abstain)
-            )
+            prompt = self.llm.render(answer_messages(self.index.passages, marker))
             prefix = prompt.split(marker)[0]
         else:
             prefix = self._rules_prefix()
@@ -191,9 +189,7 @@ class Pipeline:
         """
         first = self.index.passages[0]
         a, b = (
-            self.llm.render(
-                answer_messages([replace(first, doc=doc, text=doc)], "?", self.index.abstain)
-            )
+            self.llm.render(answer_messages([replace(first, doc=doc, text=doc)], "?"))
             for doc in ("a", "b")
         )
         common = shared_start(a, b)
@@ -281,7 +277,7 @@ class Pipeline:
         """Rewrites a follow-up into a standalone question, reading the whole corpus prompt."""
 
         def rewrite(turns: Sequence[tuple[str, str]], question: str) -> str:
-            messages = rewrite_messages(snapshot.passages, turns, question, snapshot.abstain)
+            messages = rewrite_messages(snapshot.passages, turns, question)
             return self.drafter.complete_line(messages)
 
         return rewrite
@@ -315,9 +311,7 @@ class Pipeline:
                 raw.append("\n\n")
                 yield Delta("\n\n")
             started = time.perf_counter()
-            draft = self.drafter.draft(
-                attempt, question.standalone, question.kind, snapshot.abstain
-            )
+            draft = self.drafter.draft(attempt, question.standalone, question.kind)
             drafted = yield from _relay(draft, clock, raw)
             mark = time.perf_counter()
             verifier = self._verifier(snapshot, question.standalone, attempt.context)
@@ -351,7 +345,6 @@ class Pipeline:
             threshold=config.support_threshold,
             min_qa_similarity=config.min_qa_similarity,
             similarity=self.similarity,
-            abstain=snapshot.abstain,
             document_titles=frozenset(document_title(d) for d in snapshot.docs),
         )
 
@@ -473,14 +466,14 @@ def build_pipeline(config: Config) -> Pipeline:
 
 def judge_factory(
     config: Config, policy: JudgePolicy | None, similarity: Similarity, llm: Any
-) -> Callable[[Sequence[SourceSentence], str], Judge]:
+) -> Callable[[Sequence[SourceSentence]], Judge]:
     """Makes each snapshot's judge; its Yes/No probes go to ``llm`` when it has them."""
 
     def yes_probability(messages: list) -> float | None:
         return llm.yes_probability(messages) if llm.llama_cpp else None
 
-    def make(sentences: Sequence[SourceSentence], abstain: str) -> Judge:
-        return Judge(config, policy, sentences, similarity, yes_probability, abstain)
+    def make(sentences: Sequence[SourceSentence]) -> Judge:
+        return Judge(config, policy, sentences, similarity, yes_probability)
 
     return make
 

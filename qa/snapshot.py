@@ -19,7 +19,6 @@ from index.store import vector_store
 from qa.config import Config
 from qa.errors import GenerationRemovedError, IndexMissingError, QAError
 from qa.judge import Judge
-from qa.prompts import ABSTAIN_TEXT
 from qa.retrieval import HybridRetriever, Retrieved
 from qa.support import SourceSentence, source_sentences
 from qa.types import Passage
@@ -28,7 +27,7 @@ from qa.types import Passage
 # How often a reader opens the newest generation again when the one it had was removed.
 READ_ATTEMPTS = 3
 
-JudgeFactory = Callable[[Sequence[SourceSentence], str], Judge]
+JudgeFactory = Callable[[Sequence[SourceSentence]], Judge]
 
 
 class Retriever(Protocol):
@@ -46,11 +45,6 @@ class IndexSnapshot:
     docs: dict[str, int]  # doc name -> passage count
     judge: Judge
     collection: str = ""  # the published generation on a Chroma server ("" locally)
-
-    @property
-    def abstain(self) -> str:
-        """The refusal's wording ("The documents do not say.")."""
-        return ABSTAIN_TEXT
 
 
 class Indexes(Protocol):
@@ -142,7 +136,7 @@ def snapshot_of(
     for passage in ordered:
         docs[passage.doc] = docs.get(passage.doc, 0) + 1
     sentences = source_sentences(ordered)  # embedded lazily: a big corpus loads fast
-    judge = make_judge(sentences, ABSTAIN_TEXT)
+    judge = make_judge(sentences)
     return IndexSnapshot(generation, retriever, ordered, sentences, docs, judge, collection)
 
 

@@ -38,19 +38,27 @@ from __future__ import annotations
 import html
 import logging
 import queue
-import re
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from qa.chat_auth import Credentials, check_exposure
+from qa.chat_html import (
+    CERTAINTY_HELP,
+    CSS,
+    answer_text,
+    example_questions,
+    render_answer,
+    render_error,
+    render_header,
+    render_streaming,
+)
 from qa.config import Config
-from qa.errors import ConfigError, QAError
-from qa.text import MARKER, marker_numbers
-from qa.types import CERTAINTY_RIGHT, Answer, Certainty, Citation, Delta, Passage
+from qa.errors import QAError
+from qa.types import Answer, Delta
 
 if TYPE_CHECKING:
     from qa.pipeline import Pipeline
@@ -66,206 +74,6 @@ CONCURRENCY_ID = "qa-answer"
 DOCUMENTS_ID = "qa-documents"
 """Uploads and removals share this queue, one at a time."""
 
-CHECKING_LABEL = "Draft, checking it against the documents…"
-"""Shown on the streaming draft: it is not the answer until the checks have run."""
-
-ABSTAINED_LABEL = "Not in the document"
-
-# Everything after this marker in an assistant message is presentation (sources, timings):
-# it is cut off before the conversation is handed back to the pipeline as history.
-SOURCES_MARKER = '<div class="qa-sources"'
-_TAG = re.compile(r"<[^>]*>")
-_BADGE = re.compile(r'<span class="qa-badge"[^>]*>.*?</span>', re.DOTALL)
-
-CSS = """
-#qa-header { padding: 0.4rem 0.2rem; font-size: 0.92rem; }
-#qa-header .qa-docs { margin: 0.2rem 0 0 1.2rem; padding: 0; }
-.qa-answer.qa-abstained { border-left: 4px solid #d97706; padding-left: 0.6rem; }
-.qa-badge { display: inline-block; font-size: 0.78rem; font-weight: 600; padding: 0 0.45rem;
-  margin-right: 0.4rem; border-radius: 0.6rem; background: #fef3c7; color: #92400e; }
-.qa-cite { font-weight: 600; text-decoration: none; }
-.qa-sources { margin-top: 0.6rem; font-size: 0.9rem; }
-.qa-source { margin: 0.3rem 0; }
-.qa-source summary { cursor: pointer; }
-.qa-passage { margin: 0.2rem 0 0.2rem 1rem; opacity: 0.9; }
-mark.qa-highlight { background: #fde68a; color: inherit; padding: 0 0.1rem; }
-.qa-error { color: #b91c1c; }
-.qa-meta { font-size: 0.78rem; opacity: 0.7; margin-top: 0.3rem; }
-.qa-checking { font-size: 0.78rem; font-weight: 600; color: #6b7280; margin-bottom: 0.2rem; }
-.qa-draft { color: #6b7280; font-style: italic; }
-.qa-certainty-sure { background: #dcfce7; color: #166534; }
-.qa-certainty-likely { background: #dbeafe; color: #1e40af; }
-#qa-certainty-help { font-size: 0.8rem; opacity: 0.8; }
-"""
-# Beside each answer, how sure it is (qa.types.Certainty): colour by band.
-_CERTAINTY_STYLE = {
-    Certainty.SURE: "background:#dcfce7;color:#166534",
-    Certainty.LIKELY: "background:#dbeafe;color:#1e40af",
-    Certainty.UNSURE: "background:#fef3c7;color:#92400e",
-    Certainty.UNCHECKED: "background:#fef3c7;color:#92400e",
-}
-CERTAINTY_HELP = (
-    f"**How sure:** *sure* — at least {CERTAINTY_RIGHT[Certainty.SURE]:.0%} of such answers "
-    f"were right on articles the judge never saw; *likely* — at least "
-    f"{CERTAINTY_RIGHT[Certainty.LIKELY]:.0%}; *unsure* — read the quoted sentence before "
-    "you rely on it; *unchecked* — nothing rated it (a summary, a list, a yes/no, or a model "
-    "with no judge fitted for it). The model, not the judge, writes the answers: the README "
-    "gives each model's measured share right per band."
-)
-
-
-# --- rendering ------------------------------------------------------------------------
-def _text(value: str) -> str:
-    """Escape ``value`` for HTML and keep it on one line (a blank line would end the HTML
-    block in the chatbot's Markdown renderer)."""
-    return html.escape(value, quote=False).replace("\r", "").replace("\n", "<br>")
-
-
-def _inline_text(value: str) -> str:
-    """Escape ``value`` for HTML on one line (runs of whitespace become one space)."""
-    return html.escape(re.sub(r"\s+", " ", value), quote=False)
-
-
-def render_streaming(raw: str) -> str:
-    """The model's draft while it writes, marked as unverified.
-
-    The draft is greyed and labelled "checking": the checked answer (or a refusal, when
-    the checks reject it) replaces it in place, so nothing shown as an answer is ever
-    taken back. Holding every word until the judge decides would cost the user the
-    first-token time (~0.5 s) for the whole answer (1.5-5 s on 2 cores).
-    """
-    return (
-        f'<div class="qa-answer qa-streaming"><div class="qa-checking">{CHECKING_LABEL}</div>'
-        f'<span class="qa-draft">{_text(raw) or "…"}</span></div>'
-    )
-
-
-def example_questions(docs: Sequence[str]) -> list[str]:
-    """Questions offered under the chat, made from the indexed documents' own names.
-
-    They name what the user dropped in ("Summarize lease.pdf."), so a contract is never
-    offered questions about another corpus; no documents, no examples.
-    """
-    questions = [f"Summarize {doc}." for doc in docs[:2]]
-    if docs:
-        questions.append(f"What are the key dates and figures in {docs[0]}?")
-    return questions
-
-
-def render_error(message: str) -> str:
-    """A readable error in place of an answer."""
-    return (
-        '<div class="qa-answer qa-error" style="color:#b91c1c">'
-        f"<strong>Sorry, I could not answer that.</strong> {_text(message)}</div>"
-    )
-
-
-def _answer_html(answer: Answer, uid: str) -> str:
-    numbers = {c.number for c in answer.citations}
-
-    def link(match: re.Match[str]) -> str:
-        first = marker_numbers(match.group(0))[0]
-        marker = html.escape(match.group(0))
-        if first not in numbers:
-            return f'<span class="qa-cite">{marker}</span>'
-        return f'<a class="qa-cite" href="#qa-src-{uid}-{first}">{marker}</a>'
-
-    pieces, last = [], 0
-    for match in MARKER.finditer(answer.text):
-        pieces.append(_text(answer.text[last : match.start()]))
-        pieces.append(link(match))
-        last = match.end()
-    pieces.append(_text(answer.text[last:]))
-    body = "".join(pieces)
-    if answer.abstained:
-        return (
-            '<div class="qa-answer qa-abstained" '
-            'style="border-left:4px solid #d97706;padding-left:0.6rem">'
-            '<span class="qa-badge" style="font-weight:600;color:#92400e">'
-            f"{ABSTAINED_LABEL}</span> {body}</div>"
-        )
-    badge = ""
-    if answer.certainty is not None:
-        badge = (
-            f'<span class="qa-badge qa-certainty qa-certainty-{answer.certainty.value}" '
-            f'style="{_CERTAINTY_STYLE[answer.certainty]}">{answer.certainty.label}</span> '
-        )
-    return f'<div class="qa-answer">{badge}{body}</div>'
-
-
-def _find_passage(citation: Citation, passages: Sequence[Passage]) -> Passage | None:
-    return next((p for p in passages if p.id == citation.passage_id), None)
-
-
-def _source_html(citation: Citation, passage: Passage | None, uid: str) -> str:
-    where = f"characters {citation.start}–{citation.end}"
-    if passage is not None and passage.start <= citation.start <= citation.end <= passage.end:
-        rel_start, rel_end = citation.start - passage.start, citation.end - passage.start
-        before = _inline_text(passage.text[:rel_start])
-        cited = _inline_text(passage.text[rel_start:rel_end])
-        after = _inline_text(passage.text[rel_end:])
-    else:  # the passage is gone from the index: show what was quoted
-        before, cited, after = "", _inline_text(citation.quote), ""
-    return (
-        f'<details class="qa-source" id="qa-src-{uid}-{citation.number}" open>'
-        f'<summary><span class="qa-source-number">[{citation.number}]</span> '
-        f'<span class="qa-source-doc">{html.escape(citation.source)}</span> '
-        f'<span class="qa-source-where" style="opacity:0.7">({where})</span></summary>'
-        f'<div class="qa-passage">{before}<mark class="qa-highlight" '
-        f'style="background:#fde68a">{cited}</mark>{after}</div></details>'
-    )
-
-
-def render_answer(answer: Answer, index_passages: Sequence[Passage] = ()) -> str:
-    """The final message: the verified answer, then its numbered, highlighted sources.
-
-    Passages are looked up by id in ``answer.passages`` first, then in ``index_passages``.
-    """
-    uid = uuid.uuid4().hex[:8]
-    parts = [_answer_html(answer, uid), "\n\n", f'{SOURCES_MARKER} id="qa-sources-{uid}">']
-    if answer.citations:
-        sources = [
-            _source_html(
-                c, _find_passage(c, answer.passages) or _find_passage(c, index_passages), uid
-            )
-            for c in answer.citations
-        ]
-        parts.append(
-            f'<details class="qa-source-list" open><summary>Sources ({len(sources)})</summary>'
-            + "".join(sources)
-            + "</details>"
-        )
-    meta = []
-    if answer.confidence is not None and not answer.abstained:
-        meta.append(f"P(right) {answer.confidence:.2f}")
-    if answer.rewritten_question:
-        meta.append(f"read as: “{html.escape(answer.rewritten_question)}”")
-    if "total" in answer.timings:
-        meta.append(f"{answer.timings['total']:.1f} s")
-    if answer.model:
-        meta.append(html.escape(answer.model))
-    if meta:
-        parts.append(f'<div class="qa-meta">{" · ".join(meta)}</div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def render_header(docs: dict[str, int], model_name: str) -> str:
-    """Which documents are indexed (and how many passages each) and which model answers."""
-    items = "".join(
-        f'<li class="qa-doc"><span class="qa-doc-name">{html.escape(name)}</span> '
-        f'<span class="qa-doc-count">({count} passage{"s" if count != 1 else ""})</span></li>'
-        for name, count in docs.items()
-    )
-    return (
-        '<div class="qa-header-body">'
-        "<strong>Ask your documents.</strong> Answers come only from the indexed documents; "
-        "every claim cites its source, and a question the documents cannot answer is "
-        f"marked “{ABSTAINED_LABEL}”."
-        f'<div>Indexed documents ({len(docs)}):</div><ul class="qa-docs">{items}</ul>'
-        f'<div>Model: <span class="qa-model">{html.escape(model_name)}</span></div></div>'
-    )
-
 
 def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
     """The upload and remove handlers: change the documents folder, re-index, reload.
@@ -279,7 +87,7 @@ def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
     def after(report_line: str) -> tuple[str, str, Any]:
         pipeline.refresh(wait=False)  # the model reads the new documents meanwhile
         docs = pipeline.index.docs
-        header = render_header(docs, pipeline.model_name)
+        header = render_header(docs, pipeline.model_name, pipeline.judged_by)
         return header, report_line, gr.update(choices=list(docs), value=None)
 
     def add(
@@ -321,15 +129,6 @@ def _content_text(content: Any) -> str:
     if isinstance(content, dict):
         return str(content.get("text") or "")
     return ""
-
-
-def answer_text(message: str) -> str | None:
-    """The plain answer inside an assistant message, or ``None`` if it holds no answer
-    (an error, or a reply that was stopped while streaming)."""
-    if "qa-error" in message or "qa-streaming" in message:
-        return None
-    answer = _BADGE.sub("", message.split(SOURCES_MARKER, 1)[0])
-    return " ".join(html.unescape(_TAG.sub("", answer)).split()) or None
 
 
 def history_for_pipeline(history: Sequence[Any] | None) -> list[dict[str, str]]:
@@ -481,7 +280,7 @@ def _share_one_queue(app: gr.Blocks, fn: Any, limit: int) -> None:
 # --- app -----------------------------------------------------------------------------
 def prepare(config: Config) -> Pipeline:
     """Build the index from the seeds if there is none, then load the models."""
-    from index.store import open_store
+    from index.stores import open_store
 
     store = open_store(config)
     try:
@@ -521,7 +320,8 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
     slots = answer_concurrency(pipeline)
     with gr.Blocks(title="Ask your documents", fill_height=True) as app:
         header = gr.HTML(
-            render_header(pipeline.index.docs, pipeline.model_name), elem_id="qa-header"
+            render_header(pipeline.index.docs, pipeline.model_name, pipeline.judged_by),
+            elem_id="qa-header",
         )
         with gr.Accordion("Add or remove documents", open=False, elem_id="qa-documents"):
             upload = gr.File(
@@ -596,42 +396,6 @@ def _build(pipeline: Pipeline) -> gr.Blocks:
 def answer_concurrency(pipeline: Pipeline) -> int:
     """How many answers the chat generates at once: the model server's slots."""
     return max(1, pipeline.llm.slots)
-
-
-Credentials = list[tuple[str, str]]
-
-
-def read_auth_file(path: Path) -> Credentials:
-    """``user:password`` lines (blank lines and ``#`` comments ignored) for Gradio's login."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the auth file {path} ({exc})") from exc
-    pairs: Credentials = []
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, colon, password = line.partition(":")
-        if not colon or not user.strip() or not password:
-            raise ConfigError(f"{path} line {number}: expected user:password")
-        pairs.append((user.strip(), password))
-    if not pairs:
-        raise ConfigError(f"{path} holds no user:password line")
-    return pairs
-
-
-def check_exposure(host: str, auth: Credentials | None, allow_no_auth: bool, share: bool) -> None:
-    """Refuse to serve the documents beyond this machine without a login, unless told to."""
-    from qa.engine import LOCAL_HOSTS
-
-    exposed = share or host not in LOCAL_HOSTS
-    if exposed and not auth and not allow_no_auth:
-        where = "a public share link" if share else f"--host {host}"
-        raise ConfigError(
-            f"{where} makes the chat reachable from other machines: give --auth-file FILE "
-            "(user:password lines), or --no-auth to serve it without a login"
-        )
 
 
 def launch(

@@ -135,7 +135,7 @@ def test_documents_are_numbered_in_the_order_they_were_added():
     passages = [*note, *bridge]
 
     def numbered(added):
-        snapshot = snapshot_of(1, OverlapRetriever(passages), passages, lambda s, a: None,
+        snapshot = snapshot_of(1, OverlapRetriever(passages), passages, lambda s: None,
                                added=added)  # fmt: skip
         return list(dict.fromkeys(p.doc for p in snapshot.passages))
 
@@ -148,8 +148,8 @@ def bridge_snapshot(config: Config, model: ScriptedModel, answerability, retriev
     passages = chunk_document("bridge.txt", DOCUMENT, split_paragraphs(DOCUMENT))
     policy = JudgePolicy(answerability) if answerability is not None else None
 
-    def make_judge(sentences, abstain):
-        return Judge(config, policy, sentences, similarity, model.yes_probability, abstain)
+    def make_judge(sentences):
+        return Judge(config, policy, sentences, similarity, model.yes_probability)
 
     return snapshot_of(1, retriever or OverlapRetriever(passages), passages, make_judge)
 
@@ -263,7 +263,7 @@ def test_a_fitted_never_takes_no_second_look_even_without_log_probabilities():
     refusal = Draft(ABSTAIN, ABSTAIN)  # a server that gives no log-probabilities
     for cut, looks in ((0.0, False), (1.01, True)):
         judge = Judge(Config(), JudgePolicy(replace(MODEL, second_look_below=cut)), [],
-                      similarity, lambda messages: None, ABSTAIN)  # fmt: skip
+                      similarity, lambda messages: None)  # fmt: skip
         assert judge.worth_second_look(refusal) is looks
 
 

@@ -17,7 +17,7 @@ import pytest
 from served_app import ROOT, SEEDS, app_env
 from servers import REFUSALS, ChromaServer, TokenProxy
 
-from index.store import open_store
+from index.stores import open_store
 from qa.config import Config
 from qa.errors import IndexUnreachableError
 from qa.pipeline import build_pipeline

@@ -23,12 +23,12 @@ import pytest
 from served_app import ROOT, SEEDS, app_env
 
 from index.ingest import ingest
+from qa.chat_auth import check_exposure, read_auth_file
 from qa.config import Config
 from qa.engine import slot_dir
 from qa.errors import ConfigError
 from qa.pipeline import Pipeline, SnapshotGuard, build_pipeline
-from qa.prompts import ABSTAIN_TEXT, answer_messages
-from qa.ui import check_exposure, read_auth_file
+from qa.prompts import answer_messages
 
 T = TypeVar("T")
 ANSWER_TIMEOUT = 600  # seconds for both answers (2 CPU cores, two at once)
@@ -180,7 +180,7 @@ def test_every_slot_holds_the_warmed_prefix_and_a_fresh_process_restores_it(pipe
     try:
         assert fresh.prefix_state == "restored"
         question = "Who is Jung Pak?"
-        prompt = fresh.llm.render(answer_messages(fresh.index.passages, question, ABSTAIN_TEXT))
+        prompt = fresh.llm.render(answer_messages(fresh.index.passages, question))
         tokens = fresh.llm.count_tokens(prompt)
         for slot in range(fresh.llm.slots):
             body = {"prompt": prompt, "n_predict": 1, "id_slot": slot, "cache_prompt": True}
@@ -214,7 +214,7 @@ def test_a_grown_corpus_reads_only_its_new_document(pipeline, tmp_path):
     grown = build_pipeline(config)
     try:
         assert [p.doc for p in grown.index.passages][-1] == "000_0_harbour_note.txt"
-        prompt = grown.llm.render(answer_messages(grown.index.passages, "?", ABSTAIN_TEXT))
+        prompt = grown.llm.render(answer_messages(grown.index.passages, "?"))
         assert grown.prefix_state in {"computed", "restored"}
         if grown.prefix_state == "computed":  # "restored": an earlier run saved this prefix
             assert 0 < grown.llm.prefix_read < 120, grown.llm.prefix_read

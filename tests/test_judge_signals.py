@@ -58,11 +58,11 @@ def test_draft_signals_leave_citation_markers_out():
         ("Six", -0.1), (" weeks", -0.3), (" [", -0.01), ("2", -5.0), ("].", -0.01),
         top={"Six": -0.1, "The": math.log(0.2)},
     )  # fmt: skip
-    signals = draft_signals(logprobs, ABSTAIN)
+    signals = draft_signals(logprobs)
     assert signals["min_logprob"] == pytest.approx(-0.3)  # not the cited number's -5.0
     assert signals["mean_logprob"] == pytest.approx(-0.2)
     assert signals["abstain_first"] == pytest.approx(0.2)  # "The" starts the refusal
-    assert draft_signals((), ABSTAIN) == {
+    assert draft_signals(()) == {
         "min_logprob": 0.0,
         "mean_logprob": 0.0,
         "abstain_first": 0.0,
@@ -73,17 +73,17 @@ def test_a_refusals_probability_is_that_of_the_tokens_spelling_it():
     spelled = [("The", -0.1), (" article", -0.2), (" does", 0.0), (" not", 0.0), (" say", 0.0)]
     tokens = _tokens(*spelled, (".", -0.1), (" It", -3.0))
     draft = Draft(ABSTAIN + " It", ABSTAIN + " It", logprobs=tokens)
-    assert refusal_probability(draft, ABSTAIN) == pytest.approx(math.exp(-0.4))
+    assert refusal_probability(draft) == pytest.approx(math.exp(-0.4))
     answer = Draft("Six weeks [2].", "Six weeks [2].", logprobs=_tokens(("Six", -0.1)))
-    assert refusal_probability(answer, ABSTAIN) is None
-    assert refusal_probability(Draft(ABSTAIN, ABSTAIN), ABSTAIN) is None  # no log-probabilities
+    assert refusal_probability(answer) is None
+    assert refusal_probability(Draft(ABSTAIN, ABSTAIN)) is None  # no log-probabilities
 
 
 def test_a_refusal_stops_after_one_sentence_of_what_the_text_does_say():
-    assert not declined_enough(ABSTAIN, ABSTAIN)
-    assert not declined_enough(ABSTAIN + " It only states that the ferry", ABSTAIN)
-    assert declined_enough(ABSTAIN + " It only states six weeks [2]. The", ABSTAIN)
-    assert not declined_enough("Six weeks [2]. More text. And more ", ABSTAIN)
+    assert not declined_enough(ABSTAIN)
+    assert not declined_enough(ABSTAIN + " It only states that the ferry")
+    assert declined_enough(ABSTAIN + " It only states six weeks [2]. The")
+    assert not declined_enough("Six weeks [2]. More text. And more ")
 
 
 def test_an_answer_that_restates_its_question_adds_nothing():

@@ -16,7 +16,7 @@ from qa.answerability import (
 )
 from qa.citations import Verifier, dedupe_items
 from qa.kinds import Kind, classify
-from qa.prompts import ABSTAIN_TEXT, document_title, system_message
+from qa.prompts import document_title, system_message
 from qa.support import source_sentences
 
 SEED = Path(__file__).parents[1] / "seeds" / "000_61f43937c72d7f92.txt"
@@ -51,7 +51,6 @@ def test_repeated_list_items_and_labels_are_not_answers():
         context=passages,
         sentences=source_sentences(passages),
         threshold=0.5,
-        abstain=ABSTAIN_TEXT,
         document_titles=frozenset({document_title("Steam_engine.txt")}),
     )
     assert verifier.verify("Steam_engine.txt [1].").text == "The documents do not say."

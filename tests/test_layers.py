@@ -53,6 +53,29 @@ def test_imports_run_one_way(path: Path, above: str):
     assert not offending, offending
 
 
+@pytest.mark.parametrize("package", ["index", "qa", "eval"])
+def test_no_two_modules_of_a_package_import_each_other(package: str):
+    """Within each package imports form no cycle (a function-level import counts too)."""
+    folder = INDEX_DIR.parent / package
+    graph = {
+        f"{package}.{path.stem}": {
+            name
+            for _, name in _imported_modules(ast.parse(path.read_text(encoding="utf-8")))
+            if name.startswith(f"{package}.")
+        }
+        for path in folder.glob("*.py")
+    }
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m, {m}))
+    assert not cycles, cycles
+
+
 def test_the_evaluation_commands_reach_the_cli():
     from qa.cli import build_parser
 

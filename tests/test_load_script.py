@@ -1,7 +1,7 @@
 """The load-test script's own logic (eval.load), without models or a server: verdicts from
 chat messages, latency percentiles, round-robin replicas, the report and the exit code.
 
-The chat messages are made by the app's own renderers (qa.ui), from typed answers, so a
+The chat messages are made by the app's own renderers (qa.chat_html), from typed answers, so a
 change of the app's markup that the script cannot read fails here."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 from eval import load
 from eval.load_sessions import OFF_TOPIC, SESSIONS, answer_part, read_as
 from qa import Answer, Citation, Passage
-from qa.ui import render_answer, render_error
+from qa.chat_html import answer_text, render_answer, render_error
+from qa.types import Certainty
 
 AUSTIN = SESSIONS[0]  # Lloyd Austin; the follow-up must be read as about "Austin"
 SOURCE = (
@@ -29,7 +30,7 @@ PASSAGE = Passage(
 
 
 def message(answer: str, *, abstained: bool = False, rewritten: str = "") -> str:
-    """The final chat message the app sends for an answer: rendered by qa.ui, the cited
+    """The final chat message the app sends for an answer: rendered by qa.chat_html, the cited
     passage (which names the Defense Secretary and Lee Jong-sup) among its sources."""
     citations = [] if abstained else [Citation(1, "p1", "seed.txt", 0, 17, SOURCE[:17])]
     typed = Answer(
@@ -219,3 +220,12 @@ def test_fewer_questions_per_session():
     report = load.run_load(["http://a/"], sessions=2, questions=2, client_factory=FakeClient)
     assert report["questions"] == 4 and report["ok"] == 4
     assert {a["turn"] for a in report["asked"]} == {"first", "follow_up"}
+
+
+def test_the_certainty_badge_is_shown_beside_the_answer_but_never_read_back_as_its_text():
+    for band in Certainty:
+        typed = Answer(question="?", text="Sunan [1].", certainty=band)
+        shown = render_answer(typed)
+        assert f"qa-certainty-{band.value}" in shown and band.label in shown
+        assert answer_text(shown) == "Sunan [1]."  # what a follow-up's history carries
+    assert "qa-certainty" not in render_answer(Answer(question="?", text="No.", abstained=True))

@@ -12,6 +12,7 @@ from eval.dataset import (
     locate_evidence,
     read_documents,
 )
+from eval.gate import check_thresholds
 from eval.metrics import (
     alternatives,
     answer_units,
@@ -31,7 +32,6 @@ from eval.metrics import (
     wilson_interval,
     yes_no_contains,
 )
-from eval.run import check_thresholds
 from eval.scoring import score_item, summarize_by_type
 from eval.systems import Prediction
 

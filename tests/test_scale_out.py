@@ -21,7 +21,7 @@ from served_app import ROOT, SEEDS, app_env, client_for, start_app
 from servers import ChromaServer, LlamaServer, default_model
 
 from eval.load import markdown_table, run_load
-from index.store import open_store
+from index.stores import open_store
 from qa.config import Config
 
 pytestmark = pytest.mark.slow

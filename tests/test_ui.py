@@ -89,6 +89,7 @@ def test_client_ask_endpoint_returns_the_typed_answer(server):
     assert not result["abstained"]
     assert "400" in result["text"] and "[1]" in result["text"], result
     assert any("400 miles" in c["quote"] for c in result["citations"]), result
+    assert result["certainty"] in ("likely", "unsure") and result["confidence"] is not None
     with pytest.raises(AppError, match="the question is empty"):
         client.submit("  ", api_name="/ask").result(timeout=ANSWER_TIMEOUT)
 
@@ -150,6 +151,7 @@ def test_browser_streams_a_cited_answer_with_highlighted_source(page):
     expect(header).to_contain_text("000_61f43937c72d7f92.txt")
     expect(header).to_contain_text("20 passages")
     expect(header).to_contain_text("Qwen2.5-Coder")
+    expect(header).to_contain_text("judge fitted for Qwen2.5-Coder-1.5B")
     page.evaluate(WATCH_STREAMING)
 
     _ask_in_browser(page, "How far did the missiles fly?")
@@ -159,6 +161,9 @@ def test_browser_streams_a_cited_answer_with_highlighted_source(page):
     expect(answer).not_to_have_class(re.compile("qa-abstained|qa-error|qa-streaming"))
     highlight = page.locator("#qa-chatbot .qa-source mark.qa-highlight", has_text="400 miles")
     expect(highlight.first).to_be_visible()
+    # How sure it is stands beside the answer, in words the help under the chat explains.
+    expect(answer.locator(".qa-certainty")).to_have_text(re.compile(r"^(likely|unsure — read)"))
+    expect(page.locator("#qa-certainty-help")).to_contain_text("How sure")
     assert page.evaluate("window.__qaSawStreaming"), "the answer was not streamed"
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +202,7 @@ ANSWERED = """before => document.querySelectorAll('#qa-chatbot .qa-answer').leng
 @pytest.mark.browser
 def test_browser_never_takes_back_an_answer_it_showed(page):
     """The draft streams visibly as unchecked; what replaces it is final and stays."""
-    from qa.ui import CHECKING_LABEL
+    from qa.chat_html import CHECKING_LABEL
 
     # A fact, and a question the article only seems to answer (its draft may be refused).
     for question in ["How far did the missiles fly?", "How fast did the missiles fly?"]:
