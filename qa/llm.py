@@ -15,8 +15,10 @@ the same way, so what is tested locally is what a team deployment runs:
   start all skip re-reading it.
 
 The native routes exist on llama.cpp's server only. Against another OpenAI-compatible
-server (``/props`` does not answer as llama.cpp's does) only chat answers are used and
-:attr:`LLMClient.missing` says which checks are off, for ``Answer.disabled``.
+server (``/props`` does not answer as llama.cpp's does) only chat answers are used; where
+it gives OpenAI-style ``logprobs`` on chat answers (vLLM does; one 1-token request at
+start finds out), the draft's token log-probabilities and the Yes/No probes are read
+from them. :attr:`LLMClient.missing` says which checks are off, for ``Answer.disabled``.
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ class LLMClient:
         self.prefix_read = 0  # tokens the last warm-up read (0: restored whole, or skipped)
         self._warmed = ""  # the prefix the first slot was last given
         self._server_lost = False  # a request found the server unreachable
+        # Next-token log-probabilities: llama.cpp's natively, another server's on chat
+        # answers where it gives them (the judge's strongest signals need them).
+        self.logprobs = self.llama_cpp or self._chat_logprobs_given()
 
     # --- what this server can do ---------------------------------------------------
     @property
@@ -150,11 +155,41 @@ class LLMClient:
         """The checks this server cannot run, each with the reason (``Answer.disabled``)."""
         if self.llama_cpp:
             return []
-        return [
-            "model self-check and yes/no polarity check: this server gives no next-token "
-            "log-probabilities (the answerability check runs on its other signals)",
-            "worked calculations: they continue a raw prompt, which this server's chat API cannot",
+        off = [
+            "worked calculations: they continue a raw prompt, which this server's chat API cannot"
         ]
+        if not self.logprobs:
+            off.insert(
+                0,
+                "model self-check and yes/no polarity check: this server gives no next-token "
+                "log-probabilities (the answerability check runs on its other signals)",
+            )
+        return off
+
+    def _chat_logprobs_given(self) -> bool:
+        """Does this (non-llama.cpp) server give log-probabilities with a chat answer?"""
+        try:
+            return bool(
+                self._chat_first_token([{"role": "user", "content": "Say Yes."}], 2, timeout=30.0)
+            )
+        except (LLMError, ValueError):  # an error, or a reply that is not JSON: none given
+            return False
+
+    def _chat_first_token(
+        self, messages: Sequence[Message], n: int, timeout: float | None = None
+    ) -> dict[str, float]:
+        """The ``n`` likeliest first tokens of a chat answer, by OpenAI-style logprobs."""
+        body = {
+            "model": self.model,
+            "messages": [_as_dict(m) for m in messages],
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": n,
+        }
+        choices = self._post("/v1/chat/completions", body, timeout).get("choices") or [{}]
+        tokens = _token_logprobs(choices[0].get("logprobs"))
+        return tokens[0].top if tokens else {}
 
     def _props(self) -> dict[str, Any] | None:
         """llama.cpp's ``/props`` (slots, model, template), or None for another server."""
@@ -195,8 +230,8 @@ class LLMClient:
         }
         if self.llama_cpp:  # greedy, and reuse the slot's cached prefix
             body |= {"top_k": 1, "repeat_penalty": sampling.repeat_penalty, "cache_prompt": True}
-            if logprobs is not None:
-                body |= {"logprobs": True, "top_logprobs": 5}
+        if logprobs is not None and self.logprobs:
+            body |= {"logprobs": True, "top_logprobs": 5}
         for event in self._stream("/v1/chat/completions", body):
             choices = event.get("choices") or [{}]
             if logprobs is not None:
@@ -244,8 +279,14 @@ class LLMClient:
         return len(self._post("/tokenize", {"content": text})["tokens"])
 
     def yes_probability(self, messages: Sequence[Message]) -> float | None:
-        """P("Yes") against P("No") as the reply's first token; None if neither is likely."""
-        logprobs = self.next_token_logprobs(self.render(messages))
+        """P("Yes") against P("No") as the reply's first token; None if neither is likely
+        or this server gives no log-probabilities."""
+        if self.llama_cpp:
+            logprobs = self.next_token_logprobs(self.render(messages))
+        elif self.logprobs:
+            logprobs = self._chat_first_token(messages, 10)
+        else:
+            return None
 
         def mass(word: str) -> float:
             return sum(math.exp(lp) for token, lp in logprobs.items() if token.strip() == word)

@@ -25,7 +25,7 @@ class ServedModel(Protocol):
     base_url: str
     model: str
     model_path: str
-    llama_cpp: bool
+    logprobs: bool
 
 
 @dataclass(frozen=True)
@@ -74,5 +74,5 @@ def identify(served: ServedModel) -> ModelIdentity:
         f"{served.model} @ {served.base_url}",
         server=served.base_url,
         served_model=served.model,
-        logprobs=served.llama_cpp,
+        logprobs=served.logprobs,
     )

@@ -440,7 +440,7 @@ def build_pipeline(config: Config) -> Pipeline:
     try:
         judge_models, judged_by = pick_judge(config, judges, llm)
         # A server without log-probabilities is judged by the model fitted without them.
-        policy = judge_models.for_server(llm.llama_cpp) if judge_models else None
+        policy = judge_models.for_server(llm.logprobs) if judge_models else None
         similarity = EmbeddingSimilarity(embedder)
         indexes = StoreIndexes(
             config, store, embedder, judge_factory(config, policy, similarity, llm)
@@ -467,13 +467,11 @@ def build_pipeline(config: Config) -> Pipeline:
 def judge_factory(
     config: Config, policy: JudgePolicy | None, similarity: Similarity, llm: Any
 ) -> Callable[[Sequence[SourceSentence]], Judge]:
-    """Makes each snapshot's judge; its Yes/No probes go to ``llm`` when it has them."""
-
-    def yes_probability(messages: list) -> float | None:
-        return llm.yes_probability(messages) if llm.llama_cpp else None
+    """Makes each snapshot's judge; its Yes/No probes go to ``llm`` (None where the server
+    gives no log-probabilities)."""
 
     def make(sentences: Sequence[SourceSentence]) -> Judge:
-        return Judge(config, policy, sentences, similarity, yes_probability)
+        return Judge(config, policy, sentences, similarity, llm.yes_probability)
 
     return make
 

@@ -27,13 +27,22 @@ REPLY = "The missiles were fired from Pyongyang's Sunan area [7]. Also, Paris is
 
 class FakeServer(BaseHTTPRequestHandler):
     requests: ClassVar[list[dict]] = []
+    gives_logprobs: ClassVar[bool] = False  # as vLLM does on chat answers, when asked
+
+    def _logprobs(self, body: dict, token: str) -> dict:
+        """OpenAI-style logprobs of one token, where this server gives them and was asked."""
+        if not (self.gives_logprobs and body.get("logprobs")):
+            return {}
+        top = [{"token": "Yes", "logprob": -0.1}, {"token": "No", "logprob": -2.4}]
+        top = top if token == "Yes" else [{"token": token, "logprob": -0.2}]
+        return {"logprobs": {"content": [{"token": token, "logprob": -0.1, "top_logprobs": top}]}}
 
     def log_message(self, *args):  # keep test output clean
         pass
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeServer.requests.append({"path": self.path, "body": body})
+        type(self).requests.append({"path": self.path, "body": body})
         if body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -45,12 +54,18 @@ class FakeServer(BaseHTTPRequestHandler):
                     "created": 0,
                     "model": body["model"],
                     "choices": [
-                        {"index": 0, "delta": {"content": piece + " "}, "finish_reason": None}
+                        {
+                            "index": 0,
+                            "delta": {"content": piece + " "},
+                            "finish_reason": None,
+                            **self._logprobs(body, piece),
+                        }
                     ],
                 }
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
             return
+        reply = "Yes" if body.get("max_tokens") == 1 else REPLY
         payload = {
             "id": "x",
             "object": "chat.completion",
@@ -59,8 +74,9 @@ class FakeServer(BaseHTTPRequestHandler):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": REPLY},
+                    "message": {"role": "assistant", "content": reply},
                     "finish_reason": "stop",
+                    **self._logprobs(body, reply.split()[0]),
                 }
             ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
@@ -159,3 +175,54 @@ def test_a_judge_fitted_for_a_server_without_log_probabilities_is_picked_for_it(
         assert answer.certainty is not Certainty.UNCHECKED and answer.confidence is not None
     finally:
         pipeline.close()
+
+
+class LogprobServer(FakeServer):
+    """Stands in for vLLM: OpenAI-compatible, with log-probabilities on chat answers."""
+
+    requests: ClassVar[list[dict]] = []
+    gives_logprobs = True
+
+
+@pytest.mark.slow
+def test_a_server_that_gives_log_probabilities_is_judged_with_them(tmp_path, monkeypatch):
+    """Found at start by one 1-token request; then the draft's log-probabilities and the
+    Yes/No self-check are read from chat answers, and the judge fitted for this server
+    with them decides with its full model."""
+    from qa import judge_files
+    from qa.answerability import LOGPROB_SIGNALS, JudgeModels
+    from qa.model_identity import ModelIdentity
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), LogprobServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    shipped = JudgeModels.load(
+        judge_files.SHIPPED_JUDGES / "qwen2.5-coder-1.5b-instruct-q4_k_m.json"
+    )
+    served = ModelIdentity("vllm", server=url, served_model="test-model", logprobs=True)
+    mine = tmp_path / "judges"
+    mine.mkdir()
+    replace(shipped, model=served).save(mine / "vllm.json")
+    monkeypatch.setattr(judge_files, "user_judges", lambda config: mine)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    config = Config.from_env(
+        seeds_dir=seeds, store_dir=tmp_path / "store", openai_base_url=url,
+        openai_model="test-model",
+    )  # fmt: skip
+    pipeline = build_pipeline(config)
+    try:
+        assert not pipeline.llm.llama_cpp and pipeline.llm.logprobs
+        assert pipeline.index.judge.policy.model == shipped.full
+        assert LOGPROB_SIGNALS & set(pipeline.index.judge.policy.model.features)
+        answer = pipeline.ask("Where were the missiles fired from?")
+        assert not any("self-check" in d for d in answer.disabled)  # it ran
+        assert any("calculation" in d for d in answer.disabled)  # a raw prompt: still off
+        probes = [r for r in LogprobServer.requests if r["body"].get("max_tokens") == 1]
+        assert probes and probes[0]["body"]["logprobs"]  # asked at start
+        assert answer.signals["min_logprob"] < 0  # read from the streamed draft
+        assert answer.confidence is not None and answer.certainty is not Certainty.UNCHECKED
+    finally:
+        pipeline.close()
+        httpd.shutdown()
