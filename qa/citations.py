@@ -1,17 +1,19 @@
-"""Turn the model's raw answer into verified, sentence-level citations.
+"""Check the model's raw answer sentence by sentence, and format what is shown.
 
 The model's ``[n]`` markers are treated as hints. Each answer sentence is checked
 against the passages it cites (see :mod:`qa.support`); when they do not support it, the
-best-supporting context passage is attached instead; a sentence nothing supports is
-dropped. Citations then point at the exact supporting sentences, numbered in order of
-first use.
+best-supporting context passage is looked for instead. :class:`Verifier` only reports:
+every sentence with its role and what supports it (:class:`Verified`). The judge
+(:mod:`qa.judge`) chooses what is shown; :func:`assemble` then writes it with citations
+that point at the exact supporting sentences, numbered in order of first use.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 
 from qa.prompts import ABSTAIN_TEXT
 from qa.support import SourceSentence, Support, best_support, unstated_names
@@ -53,22 +55,55 @@ def dedupe_items(claim: str) -> str:
     return ", ".join(unique[:-1]) + " and " + unique[-1]
 
 
-@dataclass
-class Verified:
-    """The checked answer: text with renumbered markers, its citations, and every check.
+class Role(StrEnum):
+    """What a sentence of the draft is."""
 
-    ``declined`` is a fact for the judge, not a decision: the model's first sentence says
-    the passages do not answer, or none of its sentences is supported.
+    ANSWER = "answer"  # a claim, checked against the context
+    REFUSAL = "refusal"  # the prompt's refusal phrase
+    REPEAT = "repeat"  # a sentence already written
+    LABEL = "label"  # only a document title or file name
+    QUESTION = "question"  # an answer asks nothing back
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """One sentence of the draft (markers aside) and what the verifier found: facts only.
+
+    ``support`` is the context sentences that state it (an answer only; None: nothing
+    does); ``check`` the scores behind that (None for a refusal).
     """
 
     text: str
-    citations: list[Citation]
-    declined: bool
-    checks: list[SentenceCheck] = field(default_factory=list)
+    role: Role
+    check: SentenceCheck | None = None
+    support: Support | None = None
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Every sentence of one draft, in order, with its role and support."""
+
+    sentences: tuple[CheckedSentence, ...]
+
+    @property
+    def declined(self) -> bool:
+        """The model's first sentence is the refusal phrase."""
+        return bool(self.sentences) and self.sentences[0].role is Role.REFUSAL
+
+    @property
+    def supported(self) -> list[CheckedSentence]:
+        """The answer sentences some context sentence states."""
+        return [s for s in self.sentences if s.support is not None]
 
     @property
     def answered(self) -> bool:
-        return not self.declined
+        """The model did not decline and at least one of its sentences is supported."""
+        return not self.declined and bool(self.supported)
+
+    @property
+    def checks(self) -> list[SentenceCheck]:
+        """Why each sentence would be shown or not (``Answer.checks``)."""
+        return [s.check for s in self.sentences if s.check is not None]
 
 
 def answer_sentences(raw: str) -> list[tuple[str, list[int]]]:
@@ -107,46 +142,33 @@ class Verifier:
     document_titles: frozenset[str] = frozenset()
 
     def verify(self, raw: str) -> Verified:
-        """Check every sentence of ``raw`` and rebuild the answer with renumbered citations.
+        """Every sentence of ``raw`` with its role and, for an answer sentence, its support.
 
-        Besides support, a sentence is dropped when it repeats one already kept, or when it
-        is only a label (a document title or file name); a list inside a sentence keeps
-        each item once.
+        A list inside a sentence keeps each item once; a lead-in such as "According to the
+        article," is not part of the claim.
         """
-        parts: list[str] = []
-        citations: dict[tuple[str, int, int], Citation] = {}
-        checks: list[SentenceCheck] = []
-        declined = False
+        checked: list[CheckedSentence] = []
         seen: set[str] = set()
-        for index, (sentence, numbers) in enumerate(answer_sentences(raw)):
+        for sentence, numbers in answer_sentences(raw):
             claim = dedupe_items(sentence)
             key = _normal(claim)
             if key in seen or self._is_label(claim):
-                checks.append(SentenceCheck(claim, kept=False))
+                role = Role.REPEAT if key in seen else Role.LABEL
+                checked.append(CheckedSentence(claim, role, SentenceCheck(claim, kept=False)))
                 continue
             seen.add(key)
             if is_refusal(claim):
-                if index == 0:
-                    declined = True
-                    parts.append(claim)
-                continue  # a trailing "it does not say more" adds nothing to a real answer
+                checked.append(CheckedSentence(claim, Role.REFUSAL))
+                continue
             if claim.endswith("?"):
-                checks.append(SentenceCheck(claim, kept=False))  # an answer asks nothing back
+                question = SentenceCheck(claim, kept=False)
+                checked.append(CheckedSentence(claim, Role.QUESTION, question))
                 continue
             claim = _META_LEAD.sub("", claim)
             claim = claim[:1].upper() + claim[1:]
             support, check = self._check(claim, numbers)
-            checks.append(check)
-            if support is None:
-                continue
-            markers = "".join(f"[{_cite(support, p, citations).number}]" for p in support.passages)
-            body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, ".")
-            if _ABBREVIATION_END.search(claim):
-                body, stop = claim, ""  # "11:53 a.m. [1]", not "11:53 a.m [1]."
-            parts.append(f"{body} {markers}{stop}")
-        if not parts:
-            return Verified(ABSTAIN_TEXT, [], True, checks)
-        return Verified(" ".join(parts), list(citations.values()), declined, checks)
+            checked.append(CheckedSentence(claim, Role.ANSWER, check, support))
+        return Verified(tuple(checked))
 
     def _check(self, claim: str, numbers: list[int]) -> tuple[Support | None, SentenceCheck]:
         """The model's own citation if it holds up, else the best context sentences."""
@@ -200,6 +222,24 @@ class Verifier:
             return False
         joined = " ".join(s.text for s in support.sentences)
         return self.similarity(claim, joined) >= 0.6
+
+
+def assemble(shown: Sequence[CheckedSentence]) -> tuple[str, list[Citation]]:
+    """The text of the ``shown`` sentences with their ``[n]`` markers, and the citations,
+    numbered in order of first use; a sentence without support is written as it is."""
+    parts: list[str] = []
+    citations: dict[tuple[str, int, int], Citation] = {}
+    for sentence in shown:
+        claim, support = sentence.text, sentence.support
+        if support is None:
+            parts.append(claim)
+            continue
+        markers = "".join(f"[{_cite(support, p, citations).number}]" for p in support.passages)
+        body, stop = (claim[:-1], claim[-1]) if claim[-1] in ".!?" else (claim, ".")
+        if _ABBREVIATION_END.search(claim):
+            body, stop = claim, ""  # "11:53 a.m. [1]", not "11:53 a.m [1]."
+        parts.append(f"{body} {markers}{stop}")
+    return " ".join(parts), list(citations.values())
 
 
 def _cite(

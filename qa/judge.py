@@ -58,7 +58,7 @@ from qa.answerability import (
     window_text,
 )
 from qa.calculate import shown_calculation
-from qa.citations import Verified
+from qa.citations import Verified, assemble
 from qa.config import Config
 from qa.draft import Draft
 from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind
@@ -68,7 +68,7 @@ from qa.prompts import ABSTAIN_TEXT, polarity_messages, self_check_messages, sel
 from qa.retrieval import Retrieved
 from qa.support import SourceSentence, sentences_cited, sentences_in
 from qa.text import strip_markers
-from qa.types import Certainty
+from qa.types import Certainty, Citation
 
 YesProbability = Callable[[list], "float | None"]  # chat messages -> P("Yes") or None
 
@@ -89,7 +89,7 @@ class Judgement:
     reasons: tuple[str, ...] = ()
     # A refusal's closest evidence: what the documents say instead (quoted by render).
     closest: SourceSentence | None = None
-    keep_citations: bool = True  # False: the draft's citations go (the answer is refused)
+    citations: tuple[Citation, ...] = ()  # those of ``text``, numbered as its markers
     signals: dict[str, float] = field(default_factory=dict)
     # How sure an answer shown is; None for a refusal (an answer with none: unchecked).
     certainty: Certainty | None = None
@@ -97,6 +97,23 @@ class Judgement:
     @property
     def refused(self) -> bool:
         return self.decision is Decision.REFUSE
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The part of a draft the judge shows, written out with its citations."""
+
+    text: str
+    citations: tuple[Citation, ...]
+
+
+def shown_of(verified: Verified) -> Shown:
+    """What of a verified draft is shown: the refusal it led with, if any, and every
+    sentence the context supports; an unsupported, repeated or label sentence is not, and
+    with nothing left the refusal is."""
+    lead = verified.sentences[:1] if verified.declined else ()
+    text, citations = assemble([*lead, *verified.supported])
+    return Shown(text or ABSTAIN_TEXT, tuple(citations))
 
 
 class Judge:
@@ -164,15 +181,16 @@ class Judge:
         self, question: PreparedQuestion, retrieved: Retrieved, verified: Verified, draft: Draft
     ) -> Judgement:
         asked = question.standalone
-        if verified.declined:
-            return self._refusal(verified, asked, retrieved, draft)
-        claim = strip_markers(verified.text)
-        cited = sentences_cited(self.sentences, verified.citations)
+        shown = shown_of(verified)
+        if not verified.answered:
+            return self._refusal(shown, asked, retrieved, draft)
+        claim = strip_markers(shown.text)
+        cited = sentences_cited(self.sentences, list(shown.citations))
         if question.kind in CHECKED_KINDS and shown_calculation(claim) is None:
-            return self._check(asked, claim, cited, verified, retrieved, draft)
+            return self._check(asked, claim, cited, verified, shown, retrieved, draft)
         if question.kind is Kind.YES_NO and self.model is not None:
-            return self._polarity(asked, cited, verified)
-        return Judgement(Decision.ANSWER, verified.text)
+            return self._polarity(asked, cited, shown)
+        return Judgement(Decision.ANSWER, shown.text, citations=shown.citations)
 
     def signals(
         self,
@@ -209,6 +227,7 @@ class Judge:
         claim: str,
         cited: list[SourceSentence],
         verified: Verified,
+        shown: Shown,
         retrieved: Retrieved,
         draft: Draft,
     ) -> Judgement:
@@ -229,16 +248,23 @@ class Judge:
             model = self.model
         if model is None:  # collecting signals, or a model no judge is fitted for
             reasons = () if self.collecting else ("no judge is fitted for this model",)
-            return Judgement(Decision.ANSWER, verified.text, reasons=reasons, signals=signals)
+            return Judgement(
+                Decision.ANSWER,
+                shown.text,
+                reasons=reasons,
+                citations=shown.citations,
+                signals=signals,
+            )
         threshold = model.threshold(caution)
         verdict = assess(model, signals, threshold)
         reasons = verdict.reasons
         if verdict.score >= threshold:
             return Judgement(
                 Decision.ANSWER,
-                verified.text,
+                shown.text,
                 round(verdict.score, 3),
                 reasons,
+                citations=shown.citations,
                 signals=signals,
                 certainty=model.certainty_of(verdict.score),
             )
@@ -249,41 +275,48 @@ class Judge:
             round(1 - verdict.score, 3),  # that refusing is right
             reasons,
             closest,
-            keep_citations=False,
             signals=signals,
         )
 
-    def _polarity(self, asked: str, cited: list[SourceSentence], verified: Verified) -> Judgement:
+    def _polarity(self, asked: str, cited: list[SourceSentence], shown: Shown) -> Judgement:
         """A yes/no answer whose first word agrees with the cited evidence."""
         window = self.checker.window_of(cited)
         p_yes = self.yes_probability(polarity_messages(window_text(window), asked))
         if p_yes is None:
-            return Judgement(Decision.ANSWER, verified.text)
-        settled = agree(verified.text, p_yes)
+            return Judgement(Decision.ANSWER, shown.text, citations=shown.citations)
+        settled = agree(shown.text, p_yes)
         confidence = round(max(p_yes, 1 - p_yes), 3)
         if not settled.changed:
-            return Judgement(Decision.ANSWER, settled.text, confidence)
+            return Judgement(Decision.ANSWER, settled.text, confidence, citations=shown.citations)
         word = "Yes" if p_yes >= 0.5 else "No"
         reason = f"the cited passage answers {word} (P(yes) = {p_yes:.2f})"
-        return Judgement(Decision.CORRECT, settled.text, confidence, (reason,))
+        return Judgement(
+            Decision.CORRECT, settled.text, confidence, (reason,), citations=shown.citations
+        )
 
-    def _refusal(
-        self, verified: Verified, asked: str, retrieved: Retrieved, draft: Draft
-    ) -> Judgement:
-        """The model declined: refuse, and point at the closest evidence when on topic."""
+    def _refusal(self, shown: Shown, asked: str, retrieved: Retrieved, draft: Draft) -> Judgement:
+        """The model declined, or none of its sentences is supported: refuse, and point at
+        the closest evidence when on topic."""
         reason = "the model found no supported answer in the passages"
         p_refusal = refusal_probability(draft)
         signals = {} if p_refusal is None else {"refusal_probability": p_refusal}
         confidence = None if p_refusal is None else round(p_refusal, 3)
-        refuse = Judgement(Decision.REFUSE, verified.text, confidence, (reason,), signals=signals)
-        if verified.citations:  # it said what the text does say, cited: that stands
-            return refuse
+        if shown.citations:  # it said what the text does say, cited: that stands
+            return Judgement(
+                Decision.REFUSE,
+                shown.text,
+                confidence,
+                (reason,),
+                citations=shown.citations,
+                signals=signals,
+            )
+        refuse = Judgement(Decision.REFUSE, shown.text, confidence, (reason,), signals=signals)
         if retrieved.max_dense < self.config.min_related_score:
             return refuse
         pool = sentences_in(self.sentences, retrieved.passages[:2])
         return Judgement(
             Decision.REFUSE,
-            verified.text,
+            shown.text,
             confidence,
             (reason,),
             closest=self._closest(asked, pool),

@@ -30,7 +30,7 @@ def render(
     timings: dict[str, float],
 ) -> Answer:
     """The final answer of one question (``verified`` is None when nothing was drafted)."""
-    citations = list(verified.citations) if verified and judgement.keep_citations else []
+    citations = list(judgement.citations)
     text = judgement.text
     if judgement.closest is not None and not citations:
         citations = [_quote_citation(judgement.closest)]

@@ -14,7 +14,8 @@ from qa.answerability import (
     JudgeModels,
     assess,
 )
-from qa.citations import Verifier, dedupe_items
+from qa.citations import Role, Verifier, dedupe_items
+from qa.judge import shown_of
 from qa.kinds import Kind, classify
 from qa.prompts import document_title, system_message
 from qa.support import source_sentences
@@ -53,10 +54,13 @@ def test_repeated_list_items_and_labels_are_not_answers():
         threshold=0.5,
         document_titles=frozenset({document_title("Steam_engine.txt")}),
     )
-    assert verifier.verify("Steam_engine.txt [1].").text == "The documents do not say."
-    assert verifier.verify("Steam engine [1].").declined
+    label = verifier.verify("Steam_engine.txt [1].")
+    assert label.sentences[0].role is Role.LABEL and not label.answered
+    assert shown_of(label).text == "The documents do not say."
+    assert not verifier.verify("Steam engine [1].").answered
     twice = verifier.verify("Kim arrived by armored train [9]. Kim arrived by armored train [9].")
-    assert twice.text.count("armored train") == 1
+    assert [s.role for s in twice.sentences] == [Role.ANSWER, Role.REPEAT]
+    assert shown_of(twice).text.count("armored train") == 1
 
 
 def test_a_grown_corpus_prompt_starts_with_the_one_it_had():

@@ -6,7 +6,8 @@ import pytest
 
 from index.chunk import chunk_document
 from index.clean import split_paragraphs
-from qa.citations import Verifier, answer_sentences
+from qa.citations import Role, Verifier, answer_sentences
+from qa.judge import shown_of
 from qa.prompts import ABSTAIN_TEXT
 from qa.support import best_support, source_sentences, unstated_names
 
@@ -62,8 +63,9 @@ def test_wrong_citation_is_reattached_to_the_supporting_sentence(context):
     passages, sentences = context
     wrong = _number_of(passages, "David Choi")
     raw = f"Both missiles flew more than 400 miles [{wrong}]."
-    result = Verifier("How far did the missiles fly?", passages, sentences, 0.5).verify(raw)
-    assert not result.declined
+    result = shown_of(
+        Verifier("How far did the missiles fly?", passages, sentences, 0.5).verify(raw)
+    )
     assert result.text == "Both missiles flew more than 400 miles [1]."
     assert result.citations[0].quote == "It estimated that both missiles flew more than 400 miles."
     assert SEED.read_text()[result.citations[0].start : result.citations[0].end] == (
@@ -71,20 +73,37 @@ def test_wrong_citation_is_reattached_to_the_supporting_sentence(context):
     )
 
 
+def test_the_verifier_reports_every_sentence_and_the_judge_shows_only_supported_ones(context):
+    passages, sentences = context
+    n = _number_of(passages, "400 miles")
+    raw = f"Both missiles flew more than 400 miles [{n}]. The president of France is Macron [2]."
+    verified = Verifier("How far did they fly?", passages, sentences, 0.5).verify(raw)
+    # Facts: both sentences, each with what supports it (nothing, for the second).
+    assert [s.text for s in verified.sentences] == [
+        "Both missiles flew more than 400 miles.",
+        "The president of France is Macron.",
+    ]
+    assert verified.sentences[0].support is not None and verified.sentences[1].support is None
+    assert [c.kept for c in verified.checks] == [True, False] and verified.answered
+    # The judge's choice: the unsupported sentence is not shown.
+    assert shown_of(verified).text == "Both missiles flew more than 400 miles [1]."
+
+
 def test_unsupported_claims_are_dropped_and_the_answer_abstains(context):
     passages, sentences = context
     raw = "The president of France is Emmanuel Macron [2]."
-    result = Verifier("Who is the president of France?", passages, sentences, 0.5).verify(raw)
-    assert result.declined
+    verified = Verifier("Who is the president of France?", passages, sentences, 0.5).verify(raw)
+    assert not verified.answered and verified.sentences[0].role is Role.ANSWER
+    result = shown_of(verified)
     assert result.text == ABSTAIN_TEXT
-    assert result.citations == []
-    assert result.checks and not result.checks[0].kept
+    assert result.citations == ()
+    assert verified.checks and not verified.checks[0].kept
 
 
 def test_out_of_range_markers_and_missing_markers_are_handled(context):
     passages, sentences = context
     raw = "Kim arrived in Russia by armored train [99]. He met Putin at the Vostochny Cosmodrome."
-    result = Verifier("How did Kim travel?", passages, sentences, 0.5).verify(raw)
+    result = shown_of(Verifier("How did Kim travel?", passages, sentences, 0.5).verify(raw))
     assert [c.number for c in result.citations] == [1, 2]
     assert "[1]" in result.text and "[2]" in result.text
     assert "armored train" in result.citations[0].quote
@@ -97,8 +116,9 @@ def test_abstention_keeps_the_related_fact_with_citation(context):
         "The documents do not say what type of missiles they were. "
         f"It only says they were short-range ballistic missiles [{n}]."
     )
-    result = Verifier("What is the missile's name?", passages, sentences, 0.5).verify(raw)
-    assert result.declined
+    verified = Verifier("What is the missile's name?", passages, sentences, 0.5).verify(raw)
+    assert verified.declined
+    result = shown_of(verified)
     assert result.text.startswith("The documents do not say")
     assert len(result.citations) == 1
 
@@ -106,7 +126,7 @@ def test_abstention_keeps_the_related_fact_with_citation(context):
 def test_questions_in_answers_are_dropped(context):
     passages, sentences = context
     raw = "Why did Kim cross the border to Russia [1]? To see the missile launch facility [3]!"
-    result = Verifier("Tell me a joke", passages, sentences, 0.5).verify(raw)
+    result = shown_of(Verifier("Tell me a joke", passages, sentences, 0.5).verify(raw))
     assert all(not part.endswith("?") for part in result.text.split("["))
     assert "Why did Kim" not in result.text
 
