@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from qa.config import Config
 from qa.prompts import ABSTAIN_TEXT
 from qa.support import SourceSentence, Support, best_support, unstated_names
 from qa.text import MARKER, marker_numbers, markers_before_stop, split_sentences
@@ -28,6 +29,7 @@ _META_LEAD = re.compile(
 )
 
 
+_CONFIG = Config.model_fields  # the defaults live in qa.config
 _FILE_NAME = re.compile(r"[\w .-]+\.(?:txt|md|html?|pdf|docx?)", re.IGNORECASE)
 _ITEM_SPLIT = re.compile(r",\s+(?:and\s+)?|\s+and\s+")
 
@@ -139,6 +141,9 @@ class Verifier:
     threshold: float
     min_qa_similarity: float = 0.0
     similarity: Callable[[str, str], float] | None = None
+    # A paraphrase's least support and least cosine to the cited text (Config's).
+    paraphrase_min_support: float = _CONFIG["paraphrase_min_support"].default
+    paraphrase_min_similarity: float = _CONFIG["paraphrase_min_similarity"].default
     document_titles: frozenset[str] = frozenset()
 
     def verify(self, raw: str) -> Verified:
@@ -218,10 +223,10 @@ class Verifier:
         if support.score >= self.threshold:
             return True
         # A paraphrase shares fewer words: accept it when the meaning is clearly the same.
-        if self.similarity is None or support.score < self.threshold / 2:
+        if self.similarity is None or support.score < self.paraphrase_min_support:
             return False
         joined = " ".join(s.text for s in support.sentences)
-        return self.similarity(claim, joined) >= 0.6
+        return self.similarity(claim, joined) >= self.paraphrase_min_similarity
 
 
 def assemble(shown: Sequence[CheckedSentence]) -> tuple[str, list[Citation]]:

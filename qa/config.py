@@ -94,6 +94,12 @@ class Config(IndexConfig):
     # eval set it did not separate right from wrong claims (both span 0.17-0.90), so it
     # is off; kept as a knob for other corpora.
     min_qa_similarity: float = 0.0
+    # A sentence under support_threshold still counts as supported, as a paraphrase, when
+    # it holds at least this share of its new words in the cited sentences and its
+    # embedding cosine to them reaches paraphrase_min_similarity (docs/calibration.md:
+    # set by hand, not yet fitted).
+    paraphrase_min_support: float = 0.25
+    paraphrase_min_similarity: float = 0.6
     # Below this best dense similarity the question is about nothing in the documents and
     # the model is not asked. Eval set: answerable questions reach >= 0.14, off-topic ones
     # 0.03-0.31; the floor sits under every answerable question.

@@ -343,6 +343,8 @@ class Pipeline:
             context=context,
             sentences=sentences_in(snapshot.sentences, context),
             threshold=config.support_threshold,
+            paraphrase_min_support=config.paraphrase_min_support,
+            paraphrase_min_similarity=config.paraphrase_min_similarity,
             min_qa_similarity=config.min_qa_similarity,
             similarity=self.similarity,
             document_titles=frozenset(document_title(d) for d in snapshot.docs),
