@@ -12,10 +12,11 @@ from typing import Any
 
 from qa.config import Config
 from qa.errors import QAError
-from qa.types import Answer, Citation, Delta, Passage
+from qa.types import Answer, Certainty, Citation, Delta, Passage
 
 __all__ = [
     "Answer",
+    "Certainty",
     "Citation",
     "Config",
     "Delta",
