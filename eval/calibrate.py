@@ -402,8 +402,7 @@ def second_look_cut(
     if not looks:
         return 1.01, f"{len(rows)} rows, no second look among them: always look"
     scores = np.array([_shown_score(r, judge, caution) for r in looks], dtype=float)
-    pick = np.random.default_rng(SEED).integers(0, len(scores), (BOOTSTRAP, len(scores)))
-    low, high = np.percentile(scores[pick].mean(axis=1), [2.5, 97.5])
+    low, high = mean_interval(scores)
     seconds = float(np.median([r.timings["second_look"] for r in looks]))
     right, wrong = int((scores > 0).sum()), int((scores < 0).sum())
     pays = low > 0
@@ -428,12 +427,15 @@ def _shown_score(row: SignalRow, judge: AnswerabilityModel, caution: str) -> int
 
 
 def second_look_from(
-    rows: Sequence[SignalRow], whole_prompt: Path, judge: AnswerabilityModel, caution: str
+    rows: Sequence[SignalRow],
+    whole_prompt: Path | None,
+    judge: AnswerabilityModel,
+    caution: str,
 ) -> tuple[float, str]:
     """:func:`second_look_cut` of the rows in ``whole_prompt`` (answered over corpora read
     whole, where a second look is taken: ``--collect --whole-prompt``) where that file has
-    any; else of ``rows``."""
-    whole = read_rows(whole_prompt)
+    any; else (or with None: no such rows of this model) of ``rows``."""
+    whole = read_rows(whole_prompt) if whole_prompt is not None else []
     if not whole:
         return second_look_cut(rows, judge, caution)
     cut, line = second_look_cut(whole, judge, caution)
@@ -461,7 +463,7 @@ def certainty_cuts(p: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], dict
                 report[band.value] = {
                     "cut": float(cut),
                     "right": round(float(y[above].mean()), 3),
-                    "interval": _share_interval(y[above]),
+                    "interval": [round(v, 3) for v in mean_interval(y[above])],
                     "answers": int(above.sum()),
                     "of_judged": round(float(above.mean()), 3),
                 }
@@ -507,11 +509,11 @@ def caution_table(rows: Sequence[SignalRow], fitted: Fitted) -> dict[str, dict]:
     return table
 
 
-def _share_interval(right: np.ndarray) -> list[float]:
-    """95 % bootstrap interval of the share of ``right`` (0/1) that are 1."""
-    pick = np.random.default_rng(SEED).integers(0, len(right), (BOOTSTRAP, len(right)))
-    low, high = np.percentile(right[pick].mean(axis=1), [2.5, 97.5])
-    return [round(float(low), 3), round(float(high), 3)]
+def mean_interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95 % percentile bootstrap interval of the mean of ``values`` (a share, for 0/1)."""
+    pick = np.random.default_rng(SEED).integers(0, len(values), (BOOTSTRAP, len(values)))
+    low, high = np.percentile(values[pick].mean(axis=1), [2.5, 97.5])
+    return float(low), float(high)
 
 
 def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNALS) -> JudgeModels:
@@ -522,9 +524,8 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
     if not rows:
         raise SystemExit(f"{signals} holds no rows: run `qa calibrate --collect` first")
     model = answered_by(signals)
-    whole = model_of(whole_prompt)
-    if whole is None or not whole.matches(model):  # another model's looks say nothing here
-        whole_prompt = signals.with_name("none.jsonl")
+    whole = model_of(whole_prompt)  # another model's looks say nothing about this one
+    looked = whole_prompt if whole is not None and whole.matches(model) else None
     table = judged_table(rows, SIGNALS)
     digest = hashlib.sha256(signals.read_bytes()).hexdigest()[:16]
     articles = sorted(set(table.groups.tolist()))
@@ -544,7 +545,7 @@ def calibrate(signals: Path, out: Path, whole_prompt: Path = WHOLE_PROMPT_SIGNAL
     free = fit_model(table, [n for n in table.names if n not in COSTLY], "no model request", data)
     pays, check = check_pays(full, free, table.y)
     shortcut_above, shortcut = shortcut_cuts(full, free, pays)
-    cut, looks = second_look_from(rows, whole_prompt, full.model, DEFAULT_CAUTION)
+    cut, looks = second_look_from(rows, looked, full.model, DEFAULT_CAUTION)
     bands = {
         name: certainty_cuts(fitted.nested_p, table.y)
         for name, fitted in (("full", full), ("text_only", text_only), ("free", free))

@@ -167,7 +167,7 @@ def _check_user_gguf(path: Path, expected_sha256: str) -> Path:
         magic = handle.read(4)
     if magic != b"GGUF":
         raise ModelIntegrityError(f"{path} is not a GGUF model file (it does not start with GGUF)")
-    if expected_sha256 and sha256_of(path) != expected_sha256.lower():
+    if expected_sha256 and cached_sha256(path) != expected_sha256.lower():
         raise ModelIntegrityError(
             f"{path} does not match the expected SHA-256 {expected_sha256[:12]}…; "
             "re-download it or fix QA_MODEL_SHA256"

@@ -145,26 +145,11 @@ def test_a_judge_fitted_for_a_server_without_log_probabilities_is_picked_for_it(
 ):
     """A user's judge for this server (``qa calibrate --collect`` against it) is found in
     the model cache and decides with its model fitted without log-probabilities."""
-    from qa import judge_files
-    from qa.answerability import LOGPROB_SIGNALS, JudgeModels
+    from qa.answerability import LOGPROB_SIGNALS
     from qa.model_identity import ModelIdentity
 
-    shipped = JudgeModels.load(
-        judge_files.SHIPPED_JUDGES / "qwen2.5-coder-1.5b-instruct-q4_k_m.json"
-    )
     served = ModelIdentity(f"test-model @ {server}", server=server, served_model="test-model")
-    mine = tmp_path / "judges"
-    mine.mkdir()
-    replace(shipped, model=served).save(mine / "test-model.json")
-    monkeypatch.setattr(judge_files, "user_judges", lambda config: mine)
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds / SEED.name)
-    config = Config.from_env(
-        seeds_dir=seeds, store_dir=tmp_path / "store", openai_base_url=server,
-        openai_model="test-model",
-    )  # fmt: skip
-    pipeline = build_pipeline(config)
+    pipeline, shipped = _judged_by_a_user_judge(served, "test-model", tmp_path, monkeypatch)
     try:
         assert "test-model.json" in pipeline.judged_by
         # ... judged by the model fitted without log-probabilities, never by one whose
@@ -189,29 +174,14 @@ def test_a_server_that_gives_log_probabilities_is_judged_with_them(tmp_path, mon
     """Found at start by one 1-token request; then the draft's log-probabilities and the
     Yes/No self-check are read from chat answers, and the judge fitted for this server
     with them decides with its full model."""
-    from qa import judge_files
-    from qa.answerability import LOGPROB_SIGNALS, JudgeModels
+    from qa.answerability import LOGPROB_SIGNALS
     from qa.model_identity import ModelIdentity
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), LogprobServer)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    shipped = JudgeModels.load(
-        judge_files.SHIPPED_JUDGES / "qwen2.5-coder-1.5b-instruct-q4_k_m.json"
-    )
     served = ModelIdentity("vllm", server=url, served_model="test-model", logprobs=True)
-    mine = tmp_path / "judges"
-    mine.mkdir()
-    replace(shipped, model=served).save(mine / "vllm.json")
-    monkeypatch.setattr(judge_files, "user_judges", lambda config: mine)
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds / SEED.name)
-    config = Config.from_env(
-        seeds_dir=seeds, store_dir=tmp_path / "store", openai_base_url=url,
-        openai_model="test-model",
-    )  # fmt: skip
-    pipeline = build_pipeline(config)
+    pipeline, shipped = _judged_by_a_user_judge(served, "vllm", tmp_path, monkeypatch)
     try:
         assert not pipeline.llm.llama_cpp and pipeline.llm.logprobs
         assert pipeline.index.judge.policy.model == shipped.full
@@ -226,3 +196,27 @@ def test_a_server_that_gives_log_probabilities_is_judged_with_them(tmp_path, mon
     finally:
         pipeline.close()
         httpd.shutdown()
+
+
+def _judged_by_a_user_judge(served, name: str, tmp_path, monkeypatch):
+    """The seed answered through ``served``'s server, with a user judge fitted for it
+    (the shipped 1.5B weights, recorded as ``served``'s) as the only user judge on offer;
+    the pipeline and the shipped judge it was made from."""
+    from qa import judge_files
+    from qa.answerability import JudgeModels
+
+    shipped = JudgeModels.load(
+        judge_files.SHIPPED_JUDGES / "qwen2.5-coder-1.5b-instruct-q4_k_m.json"
+    )
+    mine = tmp_path / "judges"
+    mine.mkdir()
+    replace(shipped, model=served).save(mine / f"{name}.json")
+    monkeypatch.setattr(judge_files, "user_judges", lambda config: mine)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    config = Config.from_env(
+        seeds_dir=seeds, store_dir=tmp_path / "store", openai_base_url=served.server,
+        openai_model=served.served_model,
+    )  # fmt: skip
+    return build_pipeline(config), shipped
