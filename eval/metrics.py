@@ -15,34 +15,15 @@ from __future__ import annotations
 
 import math
 import re
-import string
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
 from eval.dataset import EvidenceSpan
-from eval.squad_metric import without_articles
-from qa.text import FRACTIONS, MARKER, markers_before_stop, split_sentences
+from qa.text import MARKER, markers_before_stop, normalize_answer, split_sentences
 
-_PUNCTUATION = set(string.punctuation) | set("“”‘’—–")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _ENTRY_SEPARATOR = re.compile(r"[,;]|\band\b")
 ALTERNATIVES = " | "  # separates the acceptable phrasings of one required fact
-
-
-def normalize_answer(text: str) -> str:
-    """The SQuAD normalisation, but punctuation becomes a space ("400-mile" -> "400 mile")
-    and "/" stays, so "2½" (Unicode's compatibility form "2 1/2") matches "2 1/2"."""
-    text = "".join(_spelled(ch) for ch in MARKER.sub(" ", text)).lower()
-    text = "".join(" " if ch in _PUNCTUATION and ch != "/" else ch for ch in text)
-    return without_articles(text)
-
-
-def _spelled(ch: str) -> str:
-    """A vulgar fraction as digits ("½" -> " 1/2"); any other character as it is."""
-    if ch not in FRACTIONS:
-        return ch
-    return " " + unicodedata.normalize("NFKC", ch).replace("\u2044", "/")
 
 
 def exact_match(prediction: str, gold: str) -> float:

@@ -174,10 +174,7 @@ def write_report(
         "question is wrong).",
         "",
         certainty_table(
-            right_by_certainty(
-                [r.certainty for r in results.get("ours", []) if not r.abstained],
-                [r.correct for r in results.get("ours", []) if not r.abstained],
-            ),
+            right_by_certainty(*answers_rated(results.get("ours", []), "certainty")),
             sum(not r.abstained for r in results.get("ours", [])),
         ),
         "",

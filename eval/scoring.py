@@ -120,14 +120,17 @@ def score_item(item: EvalItem, evidence: Sequence[EvidenceSpan], pred: Predictio
     )
 
 
-def answers_rated(results: Sequence[ItemResult]) -> tuple[list[float | None], list[bool]]:
-    """Stated confidence and rightness of every answer given (refusals left out).
+def answers_rated(
+    results: Sequence[ItemResult], rating: str = "confidence"
+) -> tuple[list[Any], list[bool]]:
+    """The ``rating`` ("confidence" or "certainty") and rightness of every answer given
+    (refusals left out): the inputs to the confidence-ranking and band metrics.
 
     An answer is right when ``correct`` says so, so an answer to an unanswerable question
-    is wrong; these are the inputs to the confidence-ranking metrics.
+    is wrong.
     """
     answers = [r for r in results if not r.abstained]
-    return [r.confidence for r in answers], [r.correct for r in answers]
+    return [getattr(r, rating) for r in answers], [r.correct for r in answers]
 
 
 def summarize(results: Sequence[ItemResult]) -> dict[str, Any]:

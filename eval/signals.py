@@ -292,7 +292,7 @@ def _answer_piece(
     pipeline = build_pipeline(suite)
     try:
         record_model(out, identify(pipeline.llm))
-        if not whole_corpus_fits(pipeline.index.passages, suite):
+        if not whole_corpus_fits(pipeline.index.passages, suite.context_char_budget):
             print(f"{piece.name}: its passages exceed the prompt budget; skipped")
             return 0
         return answer_into(out, pipeline, todo, workers, deadline, article=piece.article)

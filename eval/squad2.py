@@ -276,20 +276,19 @@ def score_question(question: SquadQuestion, pred: Prediction) -> SquadResult:
     )
 
 
-def answers_rated(results: list[SquadResult]) -> tuple[list[float | None], list[bool]]:
-    """Stated confidence and rightness of every answer given (refusals left out).
+def answers_rated(
+    results: list[SquadResult], rating: str = "confidence"
+) -> tuple[list[Any], list[bool]]:
+    """The ``rating`` ("confidence" or "certainty") and rightness of every answer given
+    (refusals left out), as :func:`eval.scoring.answers_rated` for the own set.
 
     Right means the answer contains a gold answer, so an answer to an unanswerable
-    question is wrong; these are the inputs to the confidence-ranking metrics.
+    question is wrong.
     """
     answers = [r for r in results if not r.abstained]
-    return [r.confidence for r in answers], [r.answerable and r.contained > 0 for r in answers]
-
-
-def bands_rated(results: list[SquadResult]) -> tuple[list[str | None], list[bool]]:
-    """The certainty band and rightness of every answer given (as :func:`answers_rated`)."""
-    answers = [r for r in results if not r.abstained]
-    return [r.certainty for r in answers], [r.answerable and r.contained > 0 for r in answers]
+    return [getattr(r, rating) for r in answers], [
+        r.answerable and r.contained > 0 for r in answers
+    ]
 
 
 def summarize(results: list[SquadResult]) -> dict[str, Any]:

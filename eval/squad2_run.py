@@ -32,7 +32,6 @@ from eval.squad2 import (
     SquadQuestion,
     SquadResult,
     answers_rated,
-    bands_rated,
     load_corpus,
     sample,
     score_question,
@@ -230,7 +229,9 @@ def write_squad2_report(run: Mapping[str, Any], report_dir: Path, failures: list
             f"## Certainty bands (ours), {split}",
             "",
             certainty_table(
-                right_by_certainty(*bands_rated([r for r in mine if r.split == split])),
+                right_by_certainty(
+                    *answers_rated([r for r in mine if r.split == split], "certainty")
+                ),
                 sum(r.split == split and not r.abstained for r in mine),
             ),
             "",

@@ -11,22 +11,17 @@ articles are removed after punctuation ("the-end" -> "theend" keeps its article)
 from __future__ import annotations
 
 import collections
-import re
 import string
 from collections.abc import Sequence
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+from qa.text import without_articles
+
 _PUNCTUATION = frozenset(string.punctuation)
 
 
 def normalize_answer(text: str) -> str:
     """Lower text and remove punctuation, articles and extra white space."""
     return without_articles("".join(ch for ch in text.lower() if ch not in _PUNCTUATION))
-
-
-def without_articles(text: str) -> str:
-    """The articles a/an/the dropped and white space squeezed (the script's last two steps)."""
-    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def compute_exact(gold: str, prediction: str) -> int:

@@ -47,8 +47,9 @@ WINDOW_CHECK = "self_check_window"
 MODEL_SIGNALS = (
     "self_check",  # log-odds of the model's "Yes" to the self-check turn
     # ... and to the same question put in a prompt of its own over the evidence window
-    # alone (the cited sentences and neighbours, the question, the answer: ~100 tokens,
-    # ~2 s on 2 cores), where a swapped detail is not drowned by the whole document
+    # alone (the cited sentences and neighbours, the question, the answer; a prompt of its
+    # own, its cost in docs/performance.md), where a swapped detail is not drowned by the
+    # whole document
     WINDOW_CHECK,
     "min_logprob",  # the least likely token of the answer's text (citations left out)
     "mean_logprob",  # the answer's mean token log-probability
@@ -347,6 +348,11 @@ class AnswerabilityChecker:
                 frequency[word] = frequency.get(word, 0) + 1
         self._n = max(1, len(sentences))
         self._df = frequency
+
+    @property
+    def sentences(self) -> list[SourceSentence]:
+        """Every sentence of the snapshot, in document order."""
+        return self._sentences
 
     def idf(self, word: str) -> float:
         return math.log((self._n + 1) / (self._df.get(word, 0) + 1)) + 1

@@ -14,22 +14,9 @@ import ast
 import operator
 import re
 
+from qa.language import NEEDS_CALCULATION
 from qa.text import number_value
 
-# A total ("how many ... in total / combined / including / counting ..."), a difference
-# ("how many more ...", "how much farther ...", "how many minutes apart", "how many years
-# passed ...", "what is the difference ..."). "between", "since" or a bare "more" elsewhere
-# in a question ask for no arithmetic ("How many has it fired since January?" asks for a
-# stated figure).
-_NEEDS_CALCULATION = re.compile(
-    r"\bhow\s+(?:many|much|long|far|old)\b.*?\b(?:in\s+total|total|combined|altogether|"
-    r"in\s+all|including|counting|apart|difference|passed|elapsed)\b|"
-    r"\bhow\s+(?:many|much)\s+(?:more|fewer|less)\b|"
-    r"\bhow\s+(?:much|many\s+\w+|long|far)\s+(?:farther|further|longer|shorter|later|earlier|"
-    r"older|younger|more|less|fewer)\b|"
-    r"\bwhat\s+is\s+the\s+(?:total|sum|difference)\b",
-    re.IGNORECASE,
-)
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 _OPERATOR = r"[-+*/×−]"
 # "890 miles - 425 miles = 465 miles": operands (each with an optional unit word), then
@@ -49,7 +36,7 @@ _OPERATIONS = {
 
 def needs_calculation(question: str) -> bool:
     """Does ``question`` ask for a total or a difference rather than a stated figure?"""
-    return bool(_NEEDS_CALCULATION.search(question))
+    return bool(NEEDS_CALCULATION.search(question))
 
 
 def evaluate(left: str) -> float | None:

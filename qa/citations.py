@@ -17,8 +17,14 @@ from enum import StrEnum
 
 from qa.config import Config
 from qa.prompts import ABSTAIN_TEXT
-from qa.support import SourceSentence, Support, best_support, unstated_names
-from qa.text import MARKER, marker_numbers, markers_before_stop, split_sentences
+from qa.support import SourceSentence, Support, best_support, sentences_in, unstated_names
+from qa.text import (
+    MARKER,
+    marker_numbers,
+    markers_before_stop,
+    normalize_answer,
+    split_sentences,
+)
 from qa.types import Citation, Passage, SentenceCheck
 
 _ABBREVIATION_END = re.compile(r"(?:\b[A-Za-z]\.){2,}$")  # a.m. / U.S.
@@ -34,10 +40,6 @@ _FILE_NAME = re.compile(r"[\w .-]+\.(?:txt|md|html?|pdf|docx?)", re.IGNORECASE)
 _ITEM_SPLIT = re.compile(r",\s+(?:and\s+)?|\s+and\s+")
 
 
-def _normal(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
 def dedupe_items(claim: str) -> str:
     """A comma-separated list with each item once: "A, B, A and C" -> "A, B and C".
 
@@ -45,12 +47,12 @@ def dedupe_items(claim: str) -> str:
     repeats go, and a claim without repeats comes back unchanged.
     """
     items = _ITEM_SPLIT.split(claim)
-    if len(items) < 3 or len({_normal(i) for i in items}) == len(items):
+    if len(items) < 3 or len({normalize_answer(i) for i in items}) == len(items):
         return claim
     first: dict[str, str] = {}
     for item in items:
         if item.strip():
-            first.setdefault(_normal(item), item.strip())
+            first.setdefault(normalize_answer(item), item.strip())
     unique = list(first.values())
     if len(unique) == 1:
         return unique[0]
@@ -128,15 +130,14 @@ def is_refusal(sentence: str) -> bool:
     Only that exact phrase counts: a factual negative ("The ministry did not reveal the
     missiles' type.") is an answer to check like any other, not a refusal.
     """
-    return _normal(sentence).startswith(_normal(ABSTAIN_TEXT))
+    return normalize_answer(sentence).startswith(normalize_answer(ABSTAIN_TEXT))
 
 
 @dataclass(frozen=True)
 class Verifier:
-    """Checks answer sentences against the context sentences of one question."""
+    """Checks a draft's sentences against the context it was written from: one per index
+    snapshot (``sentences`` is every sentence of the snapshot), for any question."""
 
-    question: str
-    context: Sequence[Passage]
     sentences: Sequence[SourceSentence]
     threshold: float
     min_qa_similarity: float = 0.0
@@ -146,17 +147,19 @@ class Verifier:
     paraphrase_min_similarity: float = _CONFIG["paraphrase_min_similarity"].default
     document_titles: frozenset[str] = frozenset()
 
-    def verify(self, raw: str) -> Verified:
-        """Every sentence of ``raw`` with its role and, for an answer sentence, its support.
+    def verify(self, question: str, context: Sequence[Passage], raw: str) -> Verified:
+        """Every sentence of ``raw`` with its role and, for an answer sentence, its support
+        among the sentences of ``context`` (numbered from 1 as the model saw it).
 
         A list inside a sentence keeps each item once; a lead-in such as "According to the
         article," is not part of the claim.
         """
+        reading = _Reading(question, context, sentences_in(self.sentences, context))
         checked: list[CheckedSentence] = []
         seen: set[str] = set()
         for sentence, numbers in answer_sentences(raw):
             claim = dedupe_items(sentence)
-            key = _normal(claim)
+            key = normalize_answer(claim)
             if key in seen or self._is_label(claim):
                 role = Role.REPEAT if key in seen else Role.LABEL
                 checked.append(CheckedSentence(claim, role, SentenceCheck(claim, kept=False)))
@@ -166,54 +169,55 @@ class Verifier:
                 checked.append(CheckedSentence(claim, Role.REFUSAL))
                 continue
             if claim.endswith("?"):
-                question = SentenceCheck(claim, kept=False)
-                checked.append(CheckedSentence(claim, Role.QUESTION, question))
+                asks_back = SentenceCheck(claim, kept=False)
+                checked.append(CheckedSentence(claim, Role.QUESTION, asks_back))
                 continue
             claim = _META_LEAD.sub("", claim)
             claim = claim[:1].upper() + claim[1:]
-            support, check = self._check(claim, numbers)
+            support, check = self._check(reading, claim, numbers)
             checked.append(CheckedSentence(claim, Role.ANSWER, check, support))
         return Verified(tuple(checked))
 
-    def _check(self, claim: str, numbers: list[int]) -> tuple[Support | None, SentenceCheck]:
+    def _check(
+        self, reading: _Reading, claim: str, numbers: list[int]
+    ) -> tuple[Support | None, SentenceCheck]:
         """The model's own citation if it holds up, else the best context sentences."""
-        cited_ids = {self.context[n - 1].id for n in numbers if 1 <= n <= len(self.context)}
-        own_candidates = [s for s in self.sentences if s.passage.id in cited_ids]
+        context = reading.context
+        cited_ids = {context[n - 1].id for n in numbers if 1 <= n <= len(context)}
+        own_candidates = [s for s in reading.sentences if s.passage.id in cited_ids]
         best: tuple[Support | None, SentenceCheck] = (None, SentenceCheck(claim, kept=False))
-        for reattached, candidates in ((False, own_candidates), (True, self.sentences)):
+        for reattached, candidates in ((False, own_candidates), (True, reading.sentences)):
             if not candidates:
                 continue
-            support = best_support(claim, self.question, candidates, self.similarity)
-            qa_sim = self._qa_similarity(claim, support)
+            support = best_support(claim, reading.question, candidates, self.similarity)
+            qa_sim = self._qa_similarity(reading.question, claim, support)
             check = SentenceCheck(claim, False, support.score, qa_sim, reattached)
-            if self._accept(claim, support, qa_sim):
+            if self._accept(reading.question, claim, support, qa_sim):
                 return support, SentenceCheck(claim, True, support.score, qa_sim, reattached)
             if support.score >= best[1].score:
                 best = (None, check)
         return best
 
     def _is_label(self, claim: str) -> bool:
-        text = _normal(claim)
+        text = normalize_answer(claim)
         return bool(_FILE_NAME.fullmatch(claim.strip(" .")) or text in self._titles)
 
     @property
     def _titles(self) -> set[str]:
-        return {_normal(t) for t in self.document_titles}
+        return {normalize_answer(t) for t in self.document_titles}
 
-    def _qa_similarity(self, claim: str, support: Support) -> float:
+    def _qa_similarity(self, question: str, claim: str, support: Support) -> float:
         # Does the question-plus-answer read like the source? Catches a right word in the
         # wrong relation ("the capital of Russia is Moscow" against a sentence about Moscow).
         if self.similarity is None or not support.sentences:
             return 0.0
         joined = " ".join(s.text for s in support.sentences)
-        return self.similarity(f"{self.question} {claim}", joined)
+        return self.similarity(f"{question} {claim}", joined)
 
-    def _accept(self, claim: str, support: Support, qa_sim: float) -> bool:
+    def _accept(self, question: str, claim: str, support: Support, qa_sim: float) -> bool:
         if not support.sentences or not support.numbers_ok:
             return False
-        if len(_ITEM_SPLIT.split(claim)) < 3 and unstated_names(
-            claim, self.question, support.sentences
-        ):
+        if len(_ITEM_SPLIT.split(claim)) < 3 and unstated_names(claim, question, support.sentences):
             # The answering name or place is not in the cited text. (A list of three or
             # more items names more than the three sentences a claim may cite hold; its
             # items are checked as words, like the rest.)
@@ -227,6 +231,15 @@ class Verifier:
             return False
         joined = " ".join(s.text for s in support.sentences)
         return self.similarity(claim, joined) >= self.paraphrase_min_similarity
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One draft's question and context, with the context's sentences."""
+
+    question: str
+    context: Sequence[Passage]
+    sentences: Sequence[SourceSentence]
 
 
 def assemble(shown: Sequence[CheckedSentence]) -> tuple[str, list[Citation]]:

@@ -47,8 +47,8 @@ class Config(IndexConfig):
     n_ctx: int = 4096  # tokens per slot of the engine
     n_threads: int = 0  # 0 = one per core
     # Slots of the local engine (and the default of `qa serve-model`): questions answered
-    # at once, decoded together in one batch (continuous batching). Each slot's KV cache
-    # is ~115 MB at 4,096 tokens. Chosen by eval.load on 2 cores (see README).
+    # at once, decoded together in one batch (continuous batching); each slot holds a KV
+    # cache of n_ctx tokens. How the default was chosen: docs/performance.md.
     n_parallel: int = 2
     # The engine's host-RAM prompt cache (prompts evicted from a slot, reloaded when they
     # come back): bounded so a long session cannot grow the process without limit.
@@ -59,16 +59,15 @@ class Config(IndexConfig):
     # Speculative decoding (one of SPECULATIVE_MODES): the engine proposes up to
     # `draft_max` tokens, the model verifies them in one batch and keeps exactly what
     # greedy decoding would have written. `ngram_size` is how many of the last tokens must
-    # recur in the prompt before what followed them there is proposed. Off: on 2 cores it
-    # made answers slower (`qa bench --compare-speculative off,ngram`, docs/performance.md); on
-    # a machine where decoding is slow against prompt reading it can pay.
+    # recur in the prompt before what followed them there is proposed. Off by default
+    # (`qa bench --compare-speculative off,ngram` measures it; docs/performance.md); it can
+    # pay where decoding is slow against prompt reading.
     speculative: Speculative = "off"
     draft_max: int = 8
     ngram_size: int = 3
     # A question asking for a total or a difference gets this much working (listing the
-    # figures, then the arithmetic) before the model has to have written a calculation;
-    # about 75 tokens, 4 s on 2 cores; every working that reached a calculation in the
-    # eval set was under 300 characters.
+    # figures, then the arithmetic) before the model has to have written a calculation
+    # (the workings seen and what they cost: docs/design.md, "Behind the question path").
     max_working_chars: int = 300
     temperature: float = 0.0
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from qa.calculate import needs_calculation
 from qa.config import Config
 from qa.evidence import Similarity, select_evidence
-from qa.kinds import BROAD_KINDS, Kind
+from qa.language import BROAD_KINDS, Kind
 from qa.prepare import PreparedQuestion
 from qa.retrieval import Retrieved
 from qa.types import Passage
@@ -43,59 +43,69 @@ class ContextPlan:
     attempts: tuple[Attempt, ...]
 
 
-def whole_corpus_fits(passages: Sequence[Passage], config: Config) -> bool:
-    """Does every passage fit the prompt budget (one stable prompt for every question)?"""
-    return sum(len(p.text) for p in passages) <= config.context_char_budget
+def whole_corpus_fits(passages: Sequence[Passage], budget: int) -> bool:
+    """Does every passage fit ``budget`` characters (one stable prompt for every question)?"""
+    return sum(len(p.text) for p in passages) <= budget
 
 
-def plan_context(
-    question: PreparedQuestion,
-    retrieved: Retrieved,
-    passages: Sequence[Passage],
-    similarity: Similarity,
-    config: Config,
-    can_calculate: bool,
-) -> ContextPlan:
-    """The attempts for ``question``; ``passages`` is the whole index in document order.
+@dataclass(frozen=True)
+class ContextPlanner:
+    """Plans what the model reads for a question: the attempts, in order.
 
-    ``can_calculate`` is False where the model server cannot continue a raw prompt (the
-    calculation prefills the start of the answer).
+    ``context_budget`` is the prompt's budget for passages (characters); ``evidence_budget``
+    the budget of a question's best sentences; ``second_look`` whether a refusal over the
+    whole corpus may be followed by a look at only those; ``can_calculate`` False where the
+    model server cannot continue a raw prompt (a calculation prefills the answer's start).
     """
-    kind, asked = question.kind, question.standalone
-    whole = whole_corpus_fits(passages, config)
-    main = (
-        tuple(passages)
-        if whole
-        else _retrieved_context(question, retrieved, passages, similarity, config)
-    )
-    attempts = []
-    if can_calculate and needs_calculation(asked):
-        attempts.append(Attempt(main, calculation=True))
-    attempts.append(Attempt(main))
-    if whole and config.second_look and config.evidence_char_budget and kind not in BROAD_KINDS:
-        focus = select_evidence(asked, retrieved.passages, similarity, config.evidence_char_budget)
-        if focus:
-            attempts.append(Attempt(tuple(focus)))
-    return ContextPlan(tuple(attempts))
 
+    similarity: Similarity
+    context_budget: int
+    evidence_budget: int
+    second_look: bool
+    can_calculate: bool
 
-def _retrieved_context(
-    question: PreparedQuestion,
-    retrieved: Retrieved,
-    passages: Sequence[Passage],
-    similarity: Similarity,
-    config: Config,
-) -> tuple[Passage, ...]:
-    """The retrieved passages (or their best sentences), in document order."""
-    if question.kind in BROAD_KINDS:
-        chosen = {p.id: p for p in retrieved.passages}
-    else:
-        selected = select_evidence(
-            question.standalone, retrieved.passages, similarity, config.evidence_char_budget
+    @classmethod
+    def of(cls, config: Config, similarity: Similarity, can_calculate: bool) -> ContextPlanner:
+        return cls(
+            similarity,
+            config.context_char_budget,
+            config.evidence_char_budget,
+            config.second_look,
+            can_calculate,
         )
-        chosen = {p.id: p for p in selected}
-    if question.kind is Kind.AUTHORSHIP:
-        for doc in {p.doc for p in retrieved.passages}:
-            own = [p for p in passages if p.doc == doc]
-            chosen |= {own[0].id: own[0], own[-1].id: own[-1]}
-    return tuple(chosen[p.id] for p in passages if p.id in chosen)
+
+    def run(
+        self, question: PreparedQuestion, retrieved: Retrieved, passages: Sequence[Passage]
+    ) -> ContextPlan:
+        """The attempts for ``question``; ``passages`` is the whole index in document order."""
+        kind, asked = question.kind, question.standalone
+        whole = whole_corpus_fits(passages, self.context_budget)
+        main = tuple(passages) if whole else self._retrieved(question, retrieved, passages)
+        attempts = []
+        if self.can_calculate and needs_calculation(asked):
+            attempts.append(Attempt(main, calculation=True))
+        attempts.append(Attempt(main))
+        if whole and self.second_look and self.evidence_budget and kind not in BROAD_KINDS:
+            focus = select_evidence(
+                asked, retrieved.passages, self.similarity, self.evidence_budget
+            )
+            if focus:
+                attempts.append(Attempt(tuple(focus)))
+        return ContextPlan(tuple(attempts))
+
+    def _retrieved(
+        self, question: PreparedQuestion, retrieved: Retrieved, passages: Sequence[Passage]
+    ) -> tuple[Passage, ...]:
+        """The retrieved passages (or their best sentences), in document order."""
+        if question.kind in BROAD_KINDS:
+            chosen = {p.id: p for p in retrieved.passages}
+        else:
+            selected = select_evidence(
+                question.standalone, retrieved.passages, self.similarity, self.evidence_budget
+            )
+            chosen = {p.id: p for p in selected}
+        if question.kind is Kind.AUTHORSHIP:
+            for doc in {p.doc for p in retrieved.passages}:
+                own = [p for p in passages if p.doc == doc]
+                chosen |= {own[0].id: own[0], own[-1].id: own[-1]}
+        return tuple(chosen[p.id] for p in passages if p.id in chosen)

@@ -16,19 +16,18 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from qa.calculate import calculated_claim
-from qa.config import Config
 from qa.context import Attempt
 from qa.errors import LLMError, QAError
-from qa.kinds import Kind
+from qa.language import Kind
 from qa.llm import LLMClient, Sampling, TokenLogprob
 from qa.prompts import ABSTAIN_TEXT, CALCULATION_LEAD, answer_messages
 from qa.types import Delta
 
 _SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*\s|\n")
 
-# Greedy decoding of a list by the 1.5B model loops on its first item; a repetition
-# penalty moves it on to the next one. Facts keep plain greedy decoding (a penalty there
-# garbles copied figures).
+# Lists and summaries are decoded with a repetition penalty, which moves greedy decoding
+# on from an item already written; facts keep plain greedy decoding, where a penalty
+# garbles copied figures (docs/design.md, "Behind the question path").
 LIST_REPEAT_PENALTY = 1.1
 
 
@@ -42,18 +41,22 @@ class Draft:
     logprobs: tuple[TokenLogprob, ...] = ()  # of each generated token, where the server gives them
 
 
-class Drafter:
-    """Streams the model's text for an attempt; safe to share between threads."""
+class DraftWriter:
+    """Streams the model's text for an attempt; safe to share between threads.
 
-    def __init__(self, llm: LLMClient, config: Config) -> None:
+    ``max_new_tokens`` bounds an answer; ``max_working_chars`` a calculation's working.
+    """
+
+    def __init__(self, llm: LLMClient, max_new_tokens: int, max_working_chars: int) -> None:
         self.llm = llm
-        self.config = config
+        self.max_new_tokens = max_new_tokens
+        self.max_working_chars = max_working_chars
 
-    def draft(self, attempt: Attempt, question: str, kind: Kind) -> Generator[Delta, None, Draft]:
+    def run(self, attempt: Attempt, question: str, kind: Kind) -> Generator[Delta, None, Draft]:
         """Yield the model's text for ``attempt``; return the draft to verify and judge.
 
         A refusal is cut after the one sentence that may follow it (what the text does
-        say): the model otherwise goes on for a paragraph (~10 s) that nothing uses.
+        say): nothing reads what a model writes after that.
         """
         messages = answer_messages(attempt.context, question)
         if attempt.calculation:
@@ -89,7 +92,7 @@ class Drafter:
         """
         broad = kind in (Kind.LIST, Kind.SUMMARY)
         penalty = LIST_REPEAT_PENALTY if broad else 1.0
-        return Sampling(max_tokens=self.config.max_new_tokens, repeat_penalty=penalty)
+        return Sampling(max_tokens=self.max_new_tokens, repeat_penalty=penalty)
 
     def _calculate(self, prompt: str) -> Generator[Delta, None, str]:
         """The model's working for a total or difference: the figures, then the arithmetic."""
@@ -99,7 +102,7 @@ class Drafter:
             text += delta
             yield Delta(delta)
             done = "\n" in text.rsplit("=", 1)[-1] and calculated_claim(text)
-            if done or len(text) > self.config.max_working_chars:
+            if done or len(text) > self.max_working_chars:
                 break
         stream.close()
         return text

@@ -42,8 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 
 from qa.answerability import (
     COSTLY,
@@ -59,44 +58,18 @@ from qa.answerability import (
 )
 from qa.calculate import shown_calculation
 from qa.citations import Verified, assemble
-from qa.config import Config
+from qa.config import DEFAULT_CAUTION, Caution, Config
 from qa.draft import Draft
-from qa.kinds import BROAD_KINDS, CHECKED_KINDS, Kind
+from qa.language import BROAD_KINDS, CHECKED_KINDS, Kind
 from qa.polarity import agree
 from qa.prepare import PreparedQuestion
 from qa.prompts import ABSTAIN_TEXT, polarity_messages, self_check_messages, self_check_turn
 from qa.retrieval import Retrieved
 from qa.support import SourceSentence, sentences_cited, sentences_in
 from qa.text import strip_markers
-from qa.types import Certainty, Citation
+from qa.types import Citation, Decision, Judgement
 
 YesProbability = Callable[[list], "float | None"]  # chat messages -> P("Yes") or None
-
-
-class Decision(StrEnum):
-    ANSWER = "answer"
-    REFUSE = "refuse"
-    CORRECT = "correct"  # answered, with the draft's yes/no turned to what the text says
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """The decision on one question, what to show, and why."""
-
-    decision: Decision
-    text: str  # the answer (or the refusal) as it is shown, before any closest quote
-    confidence: float | None = None  # P(the decision is right), where a model gave one
-    reasons: tuple[str, ...] = ()
-    # A refusal's closest evidence: what the documents say instead (quoted by render).
-    closest: SourceSentence | None = None
-    citations: tuple[Citation, ...] = ()  # those of ``text``, numbered as its markers
-    signals: dict[str, float] = field(default_factory=dict)
-    # How sure an answer shown is; None for a refusal (an answer with none: unchecked).
-    certainty: Certainty | None = None
-
-    @property
-    def refused(self) -> bool:
-        return self.decision is Decision.REFUSE
 
 
 @dataclass(frozen=True)
@@ -116,25 +89,56 @@ def shown_of(verified: Verified) -> Shown:
     return Shown(text or ABSTAIN_TEXT, tuple(citations))
 
 
+@dataclass(frozen=True)
+class Case:
+    """What the judge decides on, for one question: the snapshot's sentence statistics,
+    the question, what was retrieved, and the verified draft (with the refused one a
+    second look followed, if any)."""
+
+    corpus: AnswerabilityChecker
+    question: PreparedQuestion
+    retrieved: Retrieved
+    verified: Verified
+    draft: Draft
+    earlier: Draft | None = None
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """The judge's own settings (from :class:`~qa.config.Config`)."""
+
+    caution: Caution = DEFAULT_CAUTION  # which fitted threshold an answer must reach
+    min_retrieval_score: float = 0.0  # below: no passage is about the question, refuse
+    min_related_score: float = 0.0  # from here a refusal quotes the closest sentence
+    collecting: bool = False  # `qa calibrate --collect`: every signal read, nothing refused
+
+    @classmethod
+    def of(cls, config: Config) -> JudgeSettings:
+        return cls(
+            config.caution,
+            config.min_retrieval_score,
+            config.min_related_score,
+            collecting=not config.answerability,
+        )
+
+
 class Judge:
-    """Decides for one index snapshot (its sentences and their corpus statistics)."""
+    """Decides for the pipeline, over whichever index snapshot an answer reads (its
+    sentences and their statistics arrive as ``corpus``); safe to share between threads."""
 
     def __init__(
         self,
-        config: Config,
+        settings: JudgeSettings,
         policy: JudgePolicy | None,
-        sentences: Sequence[SourceSentence],
         similarity: Callable[[str, str], float],
         yes_probability: YesProbability,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self.policy = policy
         self.model = policy.model if policy is not None else None
-        self.sentences = sentences
         self.similarity = similarity
         self.yes_probability = yes_probability
-        self.checker = AnswerabilityChecker(sentences, similarity)
-        self.collecting = not config.answerability
+        self.collecting = settings.collecting
         # Serving reads only the costly signals the fitted model uses; calibrating, all;
         # an unchecked model, none.
         unfitted = COSTLY if self.collecting else frozenset()
@@ -142,7 +146,7 @@ class Judge:
 
     def screen(self, question: PreparedQuestion, retrieved: Retrieved) -> Judgement | None:
         """A refusal decided before drafting, or None to ask the model."""
-        off_topic = retrieved.max_dense < self.config.min_retrieval_score
+        off_topic = retrieved.max_dense < self.settings.min_retrieval_score
         if question.kind not in BROAD_KINDS and off_topic:
             reason = f"no passage is about the question (best similarity {retrieved.max_dense:.2f})"
             return Judgement(Decision.REFUSE, ABSTAIN_TEXT, reasons=(reason,))
@@ -157,43 +161,37 @@ class Judge:
             below = 1.0 if self.collecting else 0.0
         return below > 0 and (p_refusal is None or p_refusal < below)
 
-    def decide(
-        self,
-        question: PreparedQuestion,
-        retrieved: Retrieved,
-        verified: Verified,
-        draft: Draft,
-        earlier: Draft | None = None,
-    ) -> Judgement:
-        """Answer, refuse or correct the verified ``draft`` of ``question``.
+    def decide(self, case: Case) -> Judgement:
+        """Answer, refuse or correct the verified draft of ``case``.
 
-        ``earlier`` is the refused draft a second look followed, if one did: its
+        ``case.earlier`` is the refused draft a second look followed, if one did: its
         P(refusal phrase) is reported among the signals (``qa calibrate`` fits when a
         second look pays from it).
         """
-        judgement = self._decide(question, retrieved, verified, draft)
-        p_earlier = refusal_probability(earlier) if earlier else None
+        judgement = self._decide(case)
+        p_earlier = refusal_probability(case.earlier) if case.earlier else None
         if p_earlier is None:
             return judgement
         return replace(judgement, signals={**judgement.signals, "looked_again_after": p_earlier})
 
-    def _decide(
-        self, question: PreparedQuestion, retrieved: Retrieved, verified: Verified, draft: Draft
-    ) -> Judgement:
+    def _decide(self, case: Case) -> Judgement:
+        corpus, question, retrieved = case.corpus, case.question, case.retrieved
+        verified, draft = case.verified, case.draft
         asked = question.standalone
         shown = shown_of(verified)
         if not verified.answered:
-            return self._refusal(shown, asked, retrieved, draft)
+            return self._refusal(corpus, shown, asked, retrieved, draft)
         claim = strip_markers(shown.text)
-        cited = sentences_cited(self.sentences, list(shown.citations))
+        cited = sentences_cited(corpus.sentences, list(shown.citations))
         if question.kind in CHECKED_KINDS and shown_calculation(claim) is None:
-            return self._check(asked, claim, cited, verified, shown, retrieved, draft)
+            return self._check(corpus, asked, claim, cited, verified, shown, retrieved, draft)
         if question.kind is Kind.YES_NO and self.model is not None:
-            return self._polarity(asked, cited, shown)
+            return self._polarity(corpus, asked, cited, shown)
         return Judgement(Decision.ANSWER, shown.text, citations=shown.citations)
 
     def signals(
         self,
+        corpus: AnswerabilityChecker,
         asked: str,
         claim: str,
         cited: Sequence[SourceSentence],
@@ -202,7 +200,7 @@ class Judge:
         draft: Draft,
     ) -> tuple[dict[str, float], tuple[SourceSentence, ...]]:
         """The signals that come free with the draft, and the answer's evidence window."""
-        signals, window = self.checker.features(Evidence(asked, cited, claim))
+        signals, window = corpus.features(Evidence(asked, cited, claim))
         signals |= draft_signals(draft.logprobs)
         signals |= answer_signals(asked, claim, verified.checks, retrieved.max_dense)
         return signals, window
@@ -223,6 +221,7 @@ class Judge:
 
     def _check(
         self,
+        corpus: AnswerabilityChecker,
         asked: str,
         claim: str,
         cited: list[SourceSentence],
@@ -236,13 +235,13 @@ class Judge:
         Where the shortcut model is sure the answer is right, the costly check is skipped
         (the fit found the full model answers those anyway); otherwise the full model reads it.
         """
-        signals, window = self.signals(asked, claim, cited, verified, retrieved, draft)
-        caution = self.config.caution
+        signals, window = self.signals(corpus, asked, claim, cited, verified, retrieved, draft)
+        caution = self.settings.caution
         policy = self.policy
-        sure = policy.skips_check(signals, caution) if policy else None
-        if policy is not None and sure is not None:
+        p_free = policy.skips_check(signals, caution) if policy else None
+        if policy is not None and p_free is not None:
             model = policy.shortcut
-            signals["shortcut"] = sure  # reported: this answer's check was skipped
+            signals["shortcut"] = p_free  # reported: this answer's check was skipped
         else:
             signals |= self.costly_signals(asked, claim, window, draft)
             model = self.model
@@ -278,23 +277,32 @@ class Judge:
             signals=signals,
         )
 
-    def _polarity(self, asked: str, cited: list[SourceSentence], shown: Shown) -> Judgement:
+    def _polarity(
+        self, corpus: AnswerabilityChecker, asked: str, cited: list[SourceSentence], shown: Shown
+    ) -> Judgement:
         """A yes/no answer whose first word agrees with the cited evidence."""
-        window = self.checker.window_of(cited)
+        window = corpus.window_of(cited)
         p_yes = self.yes_probability(polarity_messages(window_text(window), asked))
         if p_yes is None:
             return Judgement(Decision.ANSWER, shown.text, citations=shown.citations)
-        settled = agree(shown.text, p_yes)
+        agreed = agree(shown.text, p_yes)
         confidence = round(max(p_yes, 1 - p_yes), 3)
-        if not settled.changed:
-            return Judgement(Decision.ANSWER, settled.text, confidence, citations=shown.citations)
+        if not agreed.changed:
+            return Judgement(Decision.ANSWER, agreed.text, confidence, citations=shown.citations)
         word = "Yes" if p_yes >= 0.5 else "No"
         reason = f"the cited passage answers {word} (P(yes) = {p_yes:.2f})"
         return Judgement(
-            Decision.CORRECT, settled.text, confidence, (reason,), citations=shown.citations
+            Decision.CORRECT, agreed.text, confidence, (reason,), citations=shown.citations
         )
 
-    def _refusal(self, shown: Shown, asked: str, retrieved: Retrieved, draft: Draft) -> Judgement:
+    def _refusal(
+        self,
+        corpus: AnswerabilityChecker,
+        shown: Shown,
+        asked: str,
+        retrieved: Retrieved,
+        draft: Draft,
+    ) -> Judgement:
         """The model declined, or none of its sentences is supported: refuse, and point at
         the closest evidence when on topic."""
         reason = "the model found no supported answer in the passages"
@@ -311,9 +319,9 @@ class Judge:
                 signals=signals,
             )
         refuse = Judgement(Decision.REFUSE, shown.text, confidence, (reason,), signals=signals)
-        if retrieved.max_dense < self.config.min_related_score:
+        if retrieved.max_dense < self.settings.min_related_score:
             return refuse
-        pool = sentences_in(self.sentences, retrieved.passages[:2])
+        pool = sentences_in(corpus.sentences, retrieved.passages[:2])
         return Judgement(
             Decision.REFUSE,
             shown.text,
@@ -323,8 +331,15 @@ class Judge:
             signals=signals,
         )
 
-    def _closest(self, asked: str, pool: Sequence[SourceSentence]) -> SourceSentence | None:
-        return max(pool, key=lambda s: self.similarity(asked, s.text)) if pool else None
+    def _closest(self, asked: str, pool: Sequence[SourceSentence]) -> Citation | None:
+        """The sentence of ``pool`` closest to the question, as the one citation to quote."""
+        if not pool:
+            return None
+        sentence = max(pool, key=lambda s: self.similarity(asked, s.text))
+        passage = sentence.passage
+        return Citation(
+            1, passage.id, passage.doc, sentence.start, sentence.end, sentence.text, passage.page
+        )
 
 
 def refusal_probability(draft: Draft) -> float | None:

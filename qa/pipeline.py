@@ -2,15 +2,18 @@
 
 :func:`build_pipeline` wires a :class:`Pipeline` from its parts — the model server's
 client (:mod:`qa.llm`, the in-process engine of :mod:`qa.engine` or a remote server), the
-index snapshots (:mod:`qa.snapshot`), embedding similarity (:mod:`qa.similarity`) and the
-judge's fitted models — and :class:`Pipeline` only runs the stages, each a module of its
-own handing typed data to the next (``ask_stream`` reads as that list): :mod:`qa.prepare`
--> :mod:`qa.retrieval` -> :mod:`qa.context` -> :mod:`qa.draft` -> :mod:`qa.citations`
-(verify) -> :mod:`qa.judge` (the only place that decides to answer, refuse or correct) ->
-:mod:`qa.render`. Its constructor does no I/O, so tests build it from stand-in parts.
-Questions are answered concurrently: the model is a llama.cpp server that batches
-requests over its slots, and the index snapshot is swapped only between answers, so no
-answer mixes two generations of the index.
+index snapshots (:mod:`qa.snapshot`, each with its :class:`~qa.citations.Verifier`),
+embedding similarity (:mod:`qa.similarity`) and the one :class:`~qa.judge.Judge` with the
+fitted models for that model — and :class:`Pipeline` only runs the stages, each handing
+typed data to the next (``_answer`` reads as that list): :func:`qa.prepare.prepare` ->
+retrieval (:mod:`qa.retrieval`) -> the judge's screen -> :class:`~qa.context.ContextPlanner`
+-> :class:`~qa.draft.DraftWriter` -> the snapshot's verifier -> the judge's decision (the
+only place that decides to answer, refuse or correct, and what is shown) ->
+:func:`qa.render.render`. Each stage holds its own few settings, not the whole Config.
+Its constructor does no I/O, so tests build it from stand-in parts. Questions are
+answered concurrently: the model is a llama.cpp server that batches requests over its
+slots, and the index snapshot is swapped only between answers, so no answer mixes two
+generations of the index.
 """
 
 from __future__ import annotations
@@ -24,27 +27,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from index.stores import open_store
-from qa.answerability import JudgeModels, JudgePolicy
-from qa.citations import Verified, Verifier
+from qa.answerability import JudgeModels
+from qa.citations import Verified
 from qa.config import Config
-from qa.context import ContextPlan, plan_context, whole_corpus_fits
-from qa.draft import Draft, Drafter
+from qa.context import ContextPlan, ContextPlanner, whole_corpus_fits
+from qa.draft import Draft, DraftWriter
 from qa.engine import LocalEngine, start_local_engine
 from qa.errors import GenerationRemovedError, LLMError, QAError
-from qa.judge import Judge
+from qa.judge import Case, Judge, JudgeSettings
 from qa.judge_files import Judges, judge_for, load_judges
-from qa.kinds import Kind
+from qa.language import Kind
 from qa.llm import LLMClient, connect, metered, model_label, shared_start
 from qa.model_identity import identify
 from qa.prepare import PreparedQuestion, prepare
-from qa.prompts import answer_messages, document_title, rewrite_messages
-from qa.questions import History, clean_question, normalise_history
+from qa.prompts import answer_messages, rewrite_messages
 from qa.render import render
 from qa.retrieval import Retrieved
 from qa.similarity import EmbeddingSimilarity
 from qa.snapshot import READ_ATTEMPTS, Indexes, IndexSnapshot, SnapshotGuard, StoreIndexes
-from qa.support import SourceSentence, sentences_in
-from qa.types import Answer, Delta, Passage
+from qa.types import Answer, Delta
+from qa.user_input import History, clean_question, normalise_history
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,9 @@ class Pipeline:
     """Runs the stages over its parts; ``ask``/``ask_stream`` may run on many threads at once.
 
     ``llm`` is the model server's client (:class:`qa.llm.LLMClient` or anything with its
-    methods), ``indexes`` where snapshots come from, ``similarity`` the embedding cosine
-    the verifier uses. ``resources`` are closed with the pipeline (the engine it started).
+    methods), ``indexes`` where snapshots come from (each with its verifier), ``similarity``
+    the embedding cosine context planning uses, ``judge`` the one that decides every answer.
+    ``resources`` are closed with the pipeline (the engine it started).
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Pipeline:
         llm: Any,
         indexes: Indexes,
         similarity: Similarity,
+        judge: Judge,
         *,
         model_name: str = "",
         judged_by: str = "",
@@ -84,10 +88,12 @@ class Pipeline:
         self.llm = llm
         self.indexes = indexes
         self.similarity = similarity
+        self.judge = judge
         self.model_name = model_name
         self.judged_by = judged_by  # which judge file, or why answers are unchecked
         self.disabled: list[str] = list(llm.missing)
-        self.drafter = Drafter(llm, config)
+        self.planner = ContextPlanner.of(config, similarity, can_calculate=llm.llama_cpp)
+        self.writer = DraftWriter(llm, config.max_new_tokens, config.max_working_chars)
         self.prefix_state = "skipped"
         self._warming = threading.Lock()  # held while the slots read a new prompt prefix
         self._resources = list(resources)
@@ -173,7 +179,7 @@ class Pipeline:
         """
         if not self.llm.llama_cpp:
             return "skipped"  # another kind of server: it caches prompts as it does
-        if whole_corpus_fits(self.index.passages, self.config):
+        if whole_corpus_fits(self.index.passages, self.config.context_char_budget):
             marker = "\x00QUESTION\x00"
             prompt = self.llm.render(answer_messages(self.index.passages, marker))
             prefix = prompt.split(marker)[0]
@@ -248,20 +254,18 @@ class Pipeline:
             clock.lap("prepare")
             retrieved = self._retrieve(snapshot, prepared)
             clock.lap("retrieve")
-            judgement = snapshot.judge.screen(prepared, retrieved)
+            judgement = self.judge.screen(prepared, retrieved)
             verified, raw = None, []
             if judgement is None:
-                plan = plan_context(
-                    prepared, retrieved, snapshot.passages, self.similarity, self.config,
-                    can_calculate=self.llm.llama_cpp,
-                )  # fmt: skip
-                drafted = yield from self._draft_and_verify(snapshot, prepared, plan, clock, raw)
-                verified = drafted.verified
-                judgement = snapshot.judge.decide(
-                    prepared, retrieved, verified, drafted.draft, drafted.earlier
+                plan = self.planner.run(prepared, retrieved, snapshot.passages)
+                best = yield from self._draft_and_verify(snapshot, prepared, plan, clock, raw)
+                verified = best.verified
+                case = Case(
+                    snapshot.checker, prepared, retrieved, verified, best.draft, best.earlier
                 )
+                judgement = self.judge.decide(case)
                 clock.lap("judge")
-                if drafted.detoured:  # the warmed prefix back where the detour ran
+                if best.left_warm_prefix:  # put the warmed prefix back where another was read
                     self.llm.refill_idle_slots()
             clock.timings["total"] = clock.elapsed()
             answer = render(
@@ -278,7 +282,7 @@ class Pipeline:
 
         def rewrite(turns: Sequence[tuple[str, str]], question: str) -> str:
             messages = rewrite_messages(snapshot.passages, turns, question)
-            return self.drafter.complete_line(messages)
+            return self.writer.complete_line(messages)
 
         return rewrite
 
@@ -294,71 +298,53 @@ class Pipeline:
         plan: ContextPlan,
         clock: Stopwatch,
         raw: list[str],
-    ) -> Generator[Delta, None, Drafted]:
+    ) -> Generator[Delta, None, VerifiedDraft]:
         """Draft each attempt of ``plan`` and verify it, until one answer verifies.
 
         Yields the model's text as it streams (``raw`` collects it); returns the first
         verified answer, else the first plain attempt's (declined) result. A second look
         after a refusal is taken only when the judge finds that refusal unsure.
         """
-        result: Drafted | None = None
+        result: VerifiedDraft | None = None
         verifying = 0.0
-        detoured = False
+        left_warm_prefix = False
         for number, attempt in enumerate(plan.attempts):
-            if result is not None and not snapshot.judge.worth_second_look(result.draft):
+            if result is not None and not self.judge.worth_second_look(result.draft):
                 break
             if number:
                 raw.append("\n\n")
                 yield Delta("\n\n")
             started = time.perf_counter()
-            draft = self.drafter.draft(attempt, question.standalone, question.kind)
-            drafted = yield from _relay(draft, clock, raw)
+            draft = self.writer.run(attempt, question.standalone, question.kind)
+            written = yield from _relay(draft, clock, raw)
             mark = time.perf_counter()
-            verifier = self._verifier(snapshot, question.standalone, attempt.context)
-            verified = verifier.verify(drafted.text)
+            verified = snapshot.verifier.verify(question.standalone, attempt.context, written.text)
             verifying += time.perf_counter() - mark
             # Each attempt's seconds (drafting and verifying) under the pass it is:
             # "calculation", "draft" (the plain attempt) or "second_look".
             name = "calculation" if attempt.calculation else "second_look" if result else "draft"
             clock.timings[name] = clock.timings.get(name, 0.0) + time.perf_counter() - started
-            detoured |= attempt.context != plan.attempts[0].context
+            left_warm_prefix |= attempt.context != plan.attempts[0].context
             if verified.answered:
                 earlier = result.draft if result is not None else None
-                result = Drafted(verified, drafted, earlier)
+                result = VerifiedDraft(verified, written, earlier)
                 break
             if result is None and not attempt.calculation:
-                result = Drafted(verified, drafted)
+                result = VerifiedDraft(verified, written)
         clock.lap("generate")
         clock.timings["verify"] = verifying
         assert result is not None  # every plan has a plain attempt
-        return replace(result, detoured=detoured)
-
-    def _verifier(
-        self, snapshot: IndexSnapshot, question: str, context: Sequence[Passage]
-    ) -> Verifier:
-        """Checks a draft's sentences against ``context`` (numbered as the model saw it)."""
-        config = self.config
-        return Verifier(
-            question=question,
-            context=context,
-            sentences=sentences_in(snapshot.sentences, context),
-            threshold=config.support_threshold,
-            paraphrase_min_support=config.paraphrase_min_support,
-            paraphrase_min_similarity=config.paraphrase_min_similarity,
-            min_qa_similarity=config.min_qa_similarity,
-            similarity=self.similarity,
-            document_titles=frozenset(document_title(d) for d in snapshot.docs),
-        )
+        return replace(result, left_warm_prefix=left_warm_prefix)
 
 
 @dataclass(frozen=True)
-class Drafted:
-    """The draft that the judge decides on, verified, and whether a detour was taken."""
+class VerifiedDraft:
+    """The draft the judge decides on, with what the verifier found in it."""
 
     verified: Verified
     draft: Draft
     earlier: Draft | None = None  # the refused draft a second look followed
-    detoured: bool = False  # an attempt read another prompt than the warmed one: refill
+    left_warm_prefix: bool = False  # an attempt read another prompt than the warmed one: refill
 
 
 class Stopwatch:
@@ -444,15 +430,15 @@ def build_pipeline(config: Config) -> Pipeline:
         # A server without log-probabilities is judged by the model fitted without them.
         policy = judge_models.for_server(llm.logprobs) if judge_models else None
         similarity = EmbeddingSimilarity(embedder)
-        indexes = StoreIndexes(
-            config, store, embedder, judge_factory(config, policy, similarity, llm)
-        )
+        judge = Judge(JudgeSettings.of(config), policy, similarity, llm.yes_probability)
+        indexes = StoreIndexes(config, store, embedder, similarity)
         indexes.load()
         pipeline = Pipeline(
             config,
             llm,
             indexes,
             similarity,
+            judge,
             model_name=model_label(config),
             judged_by=judged_by,
             resources=engines,
@@ -464,18 +450,6 @@ def build_pipeline(config: Config) -> Pipeline:
             engine.close()
         raise
     return pipeline
-
-
-def judge_factory(
-    config: Config, policy: JudgePolicy | None, similarity: Similarity, llm: Any
-) -> Callable[[Sequence[SourceSentence]], Judge]:
-    """Makes each snapshot's judge; its Yes/No probes go to ``llm`` (None where the server
-    gives no log-probabilities)."""
-
-    def make(sentences: Sequence[SourceSentence]) -> Judge:
-        return Judge(config, policy, sentences, similarity, llm.yes_probability)
-
-    return make
 
 
 _PIPELINES: dict[Config, Pipeline] = {}

@@ -116,8 +116,8 @@ def rewrite_messages(
 
 # The judge's self-check, asked as the next turn of the answering conversation itself: the
 # document, the question and the answer are already in that slot's cache, so only these
-# ~20 tokens are read (~0.6 s on 2 cores, against ~3 s for a probe that re-reads an
-# evidence window in a prompt of its own). `qa calibrate` measures its AUROC.
+# few tokens are new (its cost beside the window check's: docs/performance.md). `qa
+# calibrate` measures what it is worth.
 SELF_CHECKS = {
     "self_check": "Is that answer stated in the document for exactly my question? Reply Yes or No.",
 }

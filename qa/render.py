@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qa.citations import Verified
-from qa.judge import Judgement
 from qa.prepare import PreparedQuestion
 from qa.retrieval import Retrieved
-from qa.support import SourceSentence
-from qa.types import Answer, Certainty, Citation
+from qa.types import Answer, Certainty, Decision, Judgement
 
 
 def render(
@@ -32,14 +30,15 @@ def render(
     """The final answer of one question (``verified`` is None when nothing was drafted)."""
     citations = list(judgement.citations)
     text = judgement.text
+    refused = judgement.decision is Decision.REFUSE
     if judgement.closest is not None and not citations:
-        citations = [_quote_citation(judgement.closest)]
-        text = f"{text} The closest passage says: “{' '.join(judgement.closest.text.split())}” [1]"
+        citations = [judgement.closest]
+        text = f"{text} The closest passage says: “{' '.join(judgement.closest.quote.split())}” [1]"
     return Answer(
         question=question.text,
         text=text,
         citations=citations,
-        abstained=judgement.refused,
+        abstained=refused,
         passages=list(retrieved.passages) if retrieved else [],
         timings=timings,
         rewritten_question=question.rewritten,
@@ -48,16 +47,9 @@ def render(
         checks=list(verified.checks) if verified else [],
         kind=str(question.kind),
         confidence=judgement.confidence,
-        certainty=None if judgement.refused else judgement.certainty or Certainty.UNCHECKED,
+        certainty=None if refused else judgement.certainty or Certainty.UNCHECKED,
         reasons=list(judgement.reasons),
         disabled=list(disabled),
         decision=str(judgement.decision),
         signals=dict(judgement.signals),
-    )
-
-
-def _quote_citation(sentence: SourceSentence) -> Citation:
-    passage = sentence.passage
-    return Citation(
-        1, passage.id, passage.doc, sentence.start, sentence.end, sentence.text, passage.page
     )

@@ -1,4 +1,5 @@
-"""The index an answer reads: one generation's passages, retriever and judge, swapped whole.
+"""The index an answer reads: one generation's passages, retriever, and the sentence-level
+facts the verifier and the judge read (its verifier and corpus statistics), swapped whole.
 
 :class:`StoreIndexes` loads snapshots from the store (a directory or a Chroma server) and
 swaps in a newer one between answers; :class:`FixedIndexes` holds one snapshot (tests, and
@@ -9,25 +10,25 @@ through the :class:`Indexes` protocol only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from index.ingest import ingest
 from index.store import vector_store
+from qa.answerability import AnswerabilityChecker
+from qa.citations import Verifier
 from qa.config import Config
 from qa.errors import GenerationRemovedError, IndexMissingError, QAError
-from qa.judge import Judge
+from qa.evidence import Similarity
+from qa.prompts import document_title
 from qa.retrieval import HybridRetriever, Retrieved
 from qa.support import SourceSentence, source_sentences
 from qa.types import Passage
 
-# Makes the judge of a snapshot from its sentences and its refusal wording.
 # How often a reader opens the newest generation again when the one it had was removed.
 READ_ATTEMPTS = 3
-
-JudgeFactory = Callable[[Sequence[SourceSentence]], Judge]
 
 
 class Retriever(Protocol):
@@ -43,7 +44,8 @@ class IndexSnapshot:
     passages: list[Passage]  # every passage: documents in the order added, then position
     sentences: list[SourceSentence]
     docs: dict[str, int]  # doc name -> passage count
-    judge: Judge
+    verifier: Verifier  # checks a draft against these sentences
+    checker: AnswerabilityChecker  # the judge's lexical signals from these sentences
     collection: str = ""  # the published generation on a Chroma server ("" locally)
 
 
@@ -121,11 +123,13 @@ def snapshot_of(
     generation: int,
     retriever: Retriever,
     passages: Sequence[Passage],
-    make_judge: JudgeFactory,
+    config: Config,
+    similarity: Similarity,
     collection: str = "",
     added: Mapping[str, int] | None = None,
 ) -> IndexSnapshot:
-    """A snapshot of ``passages`` (any order): sentences, document counts and judge.
+    """A snapshot of ``passages`` (any order): sentences, document counts, the verifier
+    of drafts against them and their statistics for the judge.
 
     Documents are ordered by ``added`` (doc name -> the generation that first indexed it;
     missing: 0), then by name, so a new document goes after the ones the prompt already had.
@@ -136,8 +140,19 @@ def snapshot_of(
     for passage in ordered:
         docs[passage.doc] = docs.get(passage.doc, 0) + 1
     sentences = source_sentences(ordered)  # embedded lazily: a big corpus loads fast
-    judge = make_judge(sentences)
-    return IndexSnapshot(generation, retriever, ordered, sentences, docs, judge, collection)
+    verifier = Verifier(
+        sentences,
+        threshold=config.support_threshold,
+        min_qa_similarity=config.min_qa_similarity,
+        similarity=similarity,
+        paraphrase_min_support=config.paraphrase_min_support,
+        paraphrase_min_similarity=config.paraphrase_min_similarity,
+        document_titles=frozenset(document_title(d) for d in docs),
+    )
+    checker = AnswerabilityChecker(sentences, similarity)
+    return IndexSnapshot(
+        generation, retriever, ordered, sentences, docs, verifier, checker, collection
+    )
 
 
 class StoreIndexes:
@@ -152,13 +167,13 @@ class StoreIndexes:
         config: Config,
         store: Any,  # index.store.LocalStore | ServerStore
         embedder: Any,
-        make_judge: JudgeFactory,
+        similarity: Similarity,
         snapshot: IndexSnapshot | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self._embedder = embedder
-        self._make_judge = make_judge
+        self._similarity = similarity
         self._snapshot = snapshot
         self._guard = SnapshotGuard()
         self._refreshing = threading.Lock()
@@ -202,7 +217,8 @@ class StoreIndexes:
             generation,
             retriever,
             list(retriever.passages.values()),
-            self._make_judge,
+            config,
+            self._similarity,
             manifest.collection if manifest else "",
             manifest.added() if manifest else None,
         )

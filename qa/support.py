@@ -19,21 +19,10 @@ from functools import lru_cache
 import Stemmer  # PyStemmer (Snowball, C): imports in milliseconds, unlike nltk
 
 from qa.calculate import needs_calculation, shown_calculation
+from qa.language import HOW_MANY_WHAT, STOPWORDS
 from qa.text import COMPOUND_NUMBER, DENIAL, FRACTIONS, SCALE_WORDS, number_value
 from qa.types import Citation, Passage
 
-_STOPWORDS = frozenset(
-    """
-    a an the and or but if of to in on at by for from with without about into over under
-    after before between during as is are was were be been being has have had do does
-    did will would can could should may might must shall it its it's this that these
-    those there their them they he she his her him we our you your i me my what which
-    who whom whose when where why how than then so such not no yes also only just very
-    more most less least some any each both either neither all other another same own
-    too up down out off again further once here says said say according article text
-    passage passages document states stated mentions mentioned notes noted
-    """.split()
-)  # fmt: skip
 _TOKEN = re.compile(
     rf"\d+(?:[.,]\d+)*(?:\s*[{FRACTIONS}])?|[{FRACTIONS}]|{COMPOUND_NUMBER}|"
     r"[^\W\d_]+(?:['’][^\W\d_]+)?",
@@ -48,7 +37,6 @@ def _stem(word: str) -> str:
 
 
 _NOUN_WINDOW = 4  # a figure counts what the next few words name: "19 ballistic missiles"
-_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\s+(?:[a-z]\.)*\s*([^\W\d_]{2,})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,7 +74,7 @@ def analyse(text: str) -> Analysis:
             numbers.add(value)
             open_figures = [(value, 0)]
             continue
-        if token in _STOPWORDS or len(token) < 2:
+        if token in STOPWORDS or len(token) < 2:
             continue
         stem = _stem(token)
         words.add(stem)
@@ -117,7 +105,7 @@ def name_phrases(text: str) -> list[frozenset[str]]:
     for match in matches:
         word = match.group()
         plain = word.lower().replace("’", "'").removesuffix("'s").replace(".", "").strip("-'")
-        if len(plain) < 2 or plain in _STOPWORDS or number_value(plain) is not None:
+        if len(plain) < 2 or plain in STOPWORDS or number_value(plain) is not None:
             end = -2
             continue
         joined = phrases and text[end : match.start()].strip() == ""
@@ -167,8 +155,8 @@ def counted_noun(question: str) -> str | None:
 
     None when no noun follows: "How much will it cost?" counts no "will".
     """
-    match = _HOW_MANY.search(question)
-    if match is None or match.group(1).lower() in _STOPWORDS:
+    match = HOW_MANY_WHAT.search(question)
+    if match is None or match.group(1).lower() in STOPWORDS:
         return None
     return _stem(match.group(1).lower())
 

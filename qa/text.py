@@ -10,6 +10,7 @@ sentences are cut exactly as source sentences are.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 from index.chunk import split_sentences
@@ -95,6 +96,34 @@ FRACTIONS = "".join(
 # "twenty-one": one figure, not 20 and 1.
 COMPOUND_NUMBER = rf"\b(?:{'|'.join(_TENS)})-(?:{'|'.join(_UNITS[1:10])})\b"
 _COMPOUND = re.compile(rf"^({'|'.join(_TENS)})-(\w+)$")
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = frozenset(string.punctuation) | frozenset("“”‘’—–")
+
+
+def without_articles(text: str) -> str:
+    """The articles a/an/the dropped and white space squeezed."""
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def normalize_answer(text: str) -> str:
+    """The words of an answer, for comparing answers: the one normaliser of answer text
+    (the verifier compares sentences with it, the evaluation scores with it).
+
+    Citation markers out, a vulgar fraction as digits ("2½" -> "2 1/2"), lower case,
+    punctuation as a space ("400-mile" -> "400 mile") except "/", the articles dropped.
+    """
+    text = "".join(_spelled(ch) for ch in MARKER.sub(" ", text)).lower()
+    text = "".join(" " if ch in _PUNCTUATION and ch != "/" else ch for ch in text)
+    return without_articles(text)
+
+
+def _spelled(ch: str) -> str:
+    """A vulgar fraction as digits ("½" -> " 1/2"); any other character as it is."""
+    if ch not in FRACTIONS:
+        return ch
+    return " " + unicodedata.normalize("NFKC", ch).replace("\u2044", "/")
 
 
 def number_value(token: str) -> float | None:

@@ -8,7 +8,10 @@ from typing import Any
 
 from index.types import Passage
 
-__all__ = ["Answer", "Citation", "Delta", "EngineUsage", "Passage", "SentenceCheck"]
+__all__ = [
+    "Answer", "Citation", "Decision", "Delta", "EngineUsage", "Judgement", "Passage",
+    "SentenceCheck",
+]  # fmt: skip
 
 
 @dataclass
@@ -106,6 +109,28 @@ CERTAINTY_LABELS = {
 CERTAINTY_RIGHT = {Certainty.SURE: 0.85, Certainty.LIKELY: 0.65}
 
 
+class Decision(StrEnum):
+    ANSWER = "answer"
+    REFUSE = "refuse"
+    CORRECT = "correct"  # answered, with the draft's yes/no turned to what the text says
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The decision on one question, what to show, and why."""
+
+    decision: Decision
+    text: str  # the answer (or the refusal) as it is shown, before any closest quote
+    confidence: float | None = None  # P(the decision is right), where a model gave one
+    reasons: tuple[str, ...] = ()
+    # A refusal's closest evidence: what the documents say instead (quoted by render).
+    closest: Citation | None = None
+    citations: tuple[Citation, ...] = ()  # those of ``text``, numbered as its markers
+    signals: dict[str, float] = field(default_factory=dict)
+    # How sure an answer shown is; None for a refusal (an answer with none: unchecked).
+    certainty: Certainty | None = None
+
+
 @dataclass(frozen=True)
 class Answer:
     """What ``ask()`` returns: the answer text with inline ``[n]`` markers and its sources.
@@ -123,7 +148,7 @@ class Answer:
     raw_text: str = ""
     model: str = ""
     checks: list[SentenceCheck] = field(default_factory=list)
-    # What was asked for: fact, summary, list, yes_no, why_how or authorship (qa.kinds).
+    # What was asked for: fact, summary, list, yes_no, why_how or authorship (qa.language).
     kind: str = "fact"
     # The judge's probability that its decision is right: for a fact or why/how answer the
     # calibrated P(it is right) (qa calibrate); for a refusal it made, P(refusing is

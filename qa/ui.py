@@ -59,6 +59,7 @@ from qa.chat_html import (
 from qa.config import Config
 from qa.errors import QAError
 from qa.types import Answer, Delta
+from qa.user_input import content_text
 
 if TYPE_CHECKING:
     from qa.pipeline import Pipeline
@@ -121,37 +122,27 @@ def make_document_actions(pipeline: Pipeline) -> tuple[Any, Any]:
 
 
 # --- conversation history ---------------------------------------------------------------
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list | tuple):
-        return "".join(_content_text(part) for part in content)
-    if isinstance(content, dict):
-        return str(content.get("text") or "")
-    return ""
-
-
-def history_for_pipeline(history: Sequence[Any] | None) -> list[dict[str, str]]:
-    """Gradio's chat history reduced to plain ``{"role", "content"}`` question/answer pairs.
+def history_for_pipeline(history: Sequence[Any] | None) -> list[tuple[str, str]]:
+    """Gradio's chat history as (question, answer) pairs, the shape
+    :func:`qa.user_input.normalise_history` takes.
 
     User messages were HTML-escaped for display and are unescaped again; assistant
     messages lose their sources and markup; failed turns are left out.
     """
-    turns: list[dict[str, str]] = []
+    turns: list[tuple[str, str]] = []
     pending: str | None = None
     for message in history or []:
         if isinstance(message, dict):
             role, content = message.get("role"), message.get("content")
         else:
             role, content = getattr(message, "role", None), getattr(message, "content", None)
-        text = _content_text(content)
+        text = content_text(content)
         if role == "user":
             pending = html.unescape(text).strip() or None
         elif role == "assistant" and pending is not None:
             answer = answer_text(text)
             if answer:
-                turns.append({"role": "user", "content": pending})
-                turns.append({"role": "assistant", "content": answer})
+                turns.append((pending, answer))
             pending = None
     return turns
 
@@ -166,7 +157,7 @@ class _Failed:
 
 
 def _stream_on_own_thread(
-    pipeline: Pipeline, message: str, history: list[dict[str, str]]
+    pipeline: Pipeline, message: str, history: list[tuple[str, str]]
 ) -> Iterator[Delta | Answer]:
     """``pipeline.ask_stream`` run start to finish on a thread of its own.
 

@@ -20,7 +20,7 @@ from index.clean import split_paragraphs
 from qa.answerability import AnswerabilityModel, JudgePolicy
 from qa.config import Config
 from qa.draft import Draft
-from qa.judge import Judge
+from qa.judge import Case, Judge, JudgeSettings
 from qa.llm import TokenLogprob
 from qa.pipeline import Pipeline
 from qa.prompts import ABSTAIN_TEXT, SELF_CHECKS
@@ -125,8 +125,8 @@ def scripted_pipeline(
     """The real Pipeline around the scripted model (no engine, store or embedder), judged
     by ``fitted`` (None: no judge fitted for this model)."""
     config = Config(**overrides)
-    return Pipeline(config, model, FixedIndexes(bridge_snapshot(config, model, fitted)),
-                    similarity, model_name="scripted")  # fmt: skip
+    return Pipeline(config, model, FixedIndexes(bridge_snapshot(config)), similarity,
+                    scripted_judge(config, model, fitted), model_name="scripted")  # fmt: skip
 
 
 def test_documents_are_numbered_in_the_order_they_were_added():
@@ -135,7 +135,7 @@ def test_documents_are_numbered_in_the_order_they_were_added():
     passages = [*note, *bridge]
 
     def numbered(added):
-        snapshot = snapshot_of(1, OverlapRetriever(passages), passages, lambda s: None,
+        snapshot = snapshot_of(1, OverlapRetriever(passages), passages, Config(), similarity,
                                added=added)  # fmt: skip
         return list(dict.fromkeys(p.doc for p in snapshot.passages))
 
@@ -143,15 +143,16 @@ def test_documents_are_numbered_in_the_order_they_were_added():
     assert numbered(None) == ["a_note.txt", "bridge.txt"]  # same generation: by name
 
 
-def bridge_snapshot(config: Config, model: ScriptedModel, answerability, retriever=None):
-    """The bridge document as an index snapshot, judged with ``answerability``."""
+def bridge_snapshot(config: Config, retriever=None):
+    """The bridge document as an index snapshot."""
     passages = chunk_document("bridge.txt", DOCUMENT, split_paragraphs(DOCUMENT))
+    return snapshot_of(1, retriever or OverlapRetriever(passages), passages, config, similarity)
+
+
+def scripted_judge(config: Config, model: ScriptedModel, answerability) -> Judge:
+    """The judge with the fitted ``answerability`` (None: none), probing ``model``."""
     policy = JudgePolicy(answerability) if answerability is not None else None
-
-    def make_judge(sentences):
-        return Judge(config, policy, sentences, similarity, model.yes_probability)
-
-    return snapshot_of(1, retriever or OverlapRetriever(passages), passages, make_judge)
+    return Judge(JudgeSettings.of(config), policy, similarity, model.yes_probability)
 
 
 def run(pipeline: Pipeline, question: str, history=None) -> tuple[str, Answer]:
@@ -220,7 +221,7 @@ def test_a_sure_answer_skips_the_costly_check_and_a_doubtful_one_does_not():
             {question: ["A storm damaged its cables [1]."]}, p_yes={"self-check": 0.8}
         )
         pipeline = scripted_pipeline(model)
-        pipeline.index.judge.policy = policy
+        pipeline.judge.policy = policy
         _, answer = run(pipeline, question)
         assert ("self-check" not in model.asked) == skipped, question
         assert ("shortcut" in answer.signals) == skipped
@@ -262,7 +263,7 @@ def test_a_sure_refusal_gets_no_second_look_and_an_unsure_one_does():
 def test_a_fitted_never_takes_no_second_look_even_without_log_probabilities():
     refusal = Draft(ABSTAIN, ABSTAIN)  # a server that gives no log-probabilities
     for cut, looks in ((0.0, False), (1.01, True)):
-        judge = Judge(Config(), JudgePolicy(replace(MODEL, second_look_below=cut)), [],
+        judge = Judge(JudgeSettings(), JudgePolicy(replace(MODEL, second_look_below=cut)),
                       similarity, lambda messages: None)  # fmt: skip
         assert judge.worth_second_look(refusal) is looks
 
@@ -408,9 +409,9 @@ def test_a_store_failure_during_retrieval_is_one_clear_error():
             return IndexUnreachableError(f"the index server is unreachable ({exc})")
 
     config, model = Config(), ScriptedModel({})
-    snapshot = bridge_snapshot(config, model, MODEL, retriever=Broken())
-    indexes = StoreIndexes(config, Store(), None, lambda *_: snapshot.judge, snapshot=snapshot)
-    pipeline = Pipeline(config, model, indexes, similarity)
+    snapshot = bridge_snapshot(config, retriever=Broken())
+    indexes = StoreIndexes(config, Store(), None, similarity, snapshot=snapshot)
+    pipeline = Pipeline(config, model, indexes, similarity, scripted_judge(config, model, MODEL))
     with pytest.raises(IndexUnreachableError, match="unreachable"):
         run(pipeline, "How long will the repairs take?")
     assert indexes.stale  # the next question reloads the index
@@ -433,7 +434,8 @@ def test_a_new_index_whose_warm_up_fails_still_answers():
 
     config = Config()
     model = BusyServer({"How long will the repairs take?": ["Six weeks [2]."]})
-    pipeline = Pipeline(config, model, NewIndex(bridge_snapshot(config, model, MODEL)), similarity)
+    judge = scripted_judge(config, model, MODEL)
+    pipeline = Pipeline(config, model, NewIndex(bridge_snapshot(config)), similarity, judge)
     _, answer = run(pipeline, "How long will the repairs take?")
     assert answer.text == "Six weeks [1]." and pipeline.prefix_state == "failed"
 
@@ -464,9 +466,8 @@ def test_a_prefix_read_in_the_background_is_waited_for_not_read_twice():
 
     config = Config()
     model = SlowServer({"How long will the repairs take?": ["Six weeks [2]."]})
-    pipeline = Pipeline(
-        config, model, NewIndexOnce(bridge_snapshot(config, model, MODEL)), similarity
-    )
+    judge = scripted_judge(config, model, MODEL)
+    pipeline = Pipeline(config, model, NewIndexOnce(bridge_snapshot(config)), similarity, judge)
     assert pipeline.refresh(wait=False)  # returns while the prefix is being read
     assert reading.wait(timeout=30) and not warmed
     answers: list = []
@@ -480,3 +481,29 @@ def test_a_prefix_read_in_the_background_is_waited_for_not_read_twice():
     asking.join(timeout=30)
     assert len(warmed) == 1 and answers[0][1].text == "Six weeks [1]."
     assert pipeline.prefix_state == "computed"
+
+
+def test_the_verifier_reports_every_sentence_and_only_the_judge_removes_one():
+    """The verifier drops nothing: an unsupported sentence comes back with its role and no
+    support; what the user is shown is the judge's decision."""
+    from qa.citations import Role
+    from qa.language import Kind
+    from qa.prepare import PreparedQuestion
+
+    config = Config()
+    snapshot = bridge_snapshot(config)
+    question = "Why did the bridge close?"
+    raw = "A storm damaged its cables [1]. The bridge is painted purple [1]."
+    verified = snapshot.verifier.verify(question, snapshot.passages, raw)
+    assert [(s.text, s.role) for s in verified.sentences] == [
+        ("A storm damaged its cables.", Role.ANSWER),
+        ("The bridge is painted purple.", Role.ANSWER),
+    ]
+    assert verified.sentences[0].support is not None and verified.sentences[1].support is None
+    model = ScriptedModel({}, p_yes={"self-check": 0.8})
+    prepared = PreparedQuestion(question, question, Kind.EXPLANATION)
+    retrieved = snapshot.retriever.retrieve(question, top_k=3)
+    case = Case(snapshot.checker, prepared, retrieved, verified, Draft(raw, raw))
+    judgement = scripted_judge(config, model, MODEL).decide(case)
+    assert judgement.decision == "answer"
+    assert judgement.text == "A storm damaged its cables [1]." and "purple" not in judgement.text

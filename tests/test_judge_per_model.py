@@ -77,7 +77,7 @@ def test_the_fast_model_without_its_judge_says_so_once_and_answers_unchecked(
     try:
         assert len(warnings) == 1 and "Qwen2.5-Coder-0.5B-Instruct" in warnings[0]
         assert pipeline.judged_by == warnings[0]
-        assert pipeline.index.judge.policy is None  # the 1.5B's judge is not applied
+        assert pipeline.judge.policy is None  # the 1.5B's judge is not applied
         answer = pipeline.ask(QUESTION)
         assert answer.certainty in (Certainty.UNCHECKED, None)  # None: a refusal
         if not answer.abstained:
@@ -95,7 +95,7 @@ def test_the_fast_model_is_rated_by_the_judge_fitted_on_it(
     pipeline, warnings = _build(fast_config, caplog)
     try:
         assert not warnings and FAST_JUDGE.name in pipeline.judged_by
-        assert pipeline.index.judge.policy.model == JudgeModels.load(FAST_JUDGE).full
+        assert pipeline.judge.policy.model == JudgeModels.load(FAST_JUDGE).full
         answer = pipeline.ask(QUESTION)
         assert answer.confidence is not None  # the judge rated the answer (or its refusal)
         if not answer.abstained:  # the 0.5B's judge reaches no band: every rated answer

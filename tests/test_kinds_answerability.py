@@ -16,7 +16,7 @@ from qa.answerability import (
 )
 from qa.citations import Role, Verifier, dedupe_items
 from qa.judge import shown_of
-from qa.kinds import Kind, classify
+from qa.language import Kind, classify
 from qa.prompts import document_title, system_message
 from qa.support import source_sentences
 
@@ -48,17 +48,19 @@ def test_repeated_list_items_and_labels_are_not_answers():
     text = SEED.read_text()
     passages = chunk_document("Steam_engine.txt", text, split_paragraphs(text))
     verifier = Verifier(
-        question="What is the document?",
-        context=passages,
         sentences=source_sentences(passages),
         threshold=0.5,
         document_titles=frozenset({document_title("Steam_engine.txt")}),
     )
-    label = verifier.verify("Steam_engine.txt [1].")
+    label = verifier.verify("What is the document?", passages, "Steam_engine.txt [1].")
     assert label.sentences[0].role is Role.LABEL and not label.answered
     assert shown_of(label).text == "The documents do not say."
-    assert not verifier.verify("Steam engine [1].").answered
-    twice = verifier.verify("Kim arrived by armored train [9]. Kim arrived by armored train [9].")
+    assert not verifier.verify("What is the document?", passages, "Steam engine [1].").answered
+    twice = verifier.verify(
+        "What is the document?",
+        passages,
+        "Kim arrived by armored train [9]. Kim arrived by armored train [9].",
+    )
     assert [s.role for s in twice.sentences] == [Role.ANSWER, Role.REPEAT]
     assert shown_of(twice).text.count("armored train") == 1
 

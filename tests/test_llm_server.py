@@ -54,7 +54,7 @@ def test_cited_answer_from_the_model_server_with_every_check_on(pipeline):
     assert answer.disabled == []
     # The judge ran on every signal its fitted model reads, the draft's log-probabilities
     # (read through the server's API: 0 without them) among its inputs.
-    policy = pipeline.index.judge.policy
+    policy = pipeline.judge.policy
     assert answer.confidence is not None and policy is not None
     fitted = policy.shortcut if "shortcut" in answer.signals else policy.model
     assert fitted is not None and set(fitted.features) <= set(answer.signals)

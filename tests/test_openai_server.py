@@ -132,7 +132,7 @@ def test_answers_come_from_the_server_and_are_verified(server, tmp_path):
     assert any("calculation" in d for d in answer.disabled)
     # No judge was fitted for this server's model: the answer is unchecked, and the judge
     # fitted for the bundled model is not applied to it.
-    assert pipeline.index.judge.policy is None
+    assert pipeline.judge.policy is None
     assert answer.certainty is Certainty.UNCHECKED and answer.confidence is None
     assert "no judge is fitted for test-model @" in pipeline.judged_by
     assert all(r["path"] == "/v1/chat/completions" for r in FakeServer.requests)
@@ -154,8 +154,8 @@ def test_a_judge_fitted_for_a_server_without_log_probabilities_is_picked_for_it(
         assert "test-model.json" in pipeline.judged_by
         # ... judged by the model fitted without log-probabilities, never by one whose
         # log-probability signals would silently read 0.
-        assert pipeline.index.judge.policy.model == shipped.text_only
-        assert not LOGPROB_SIGNALS & set(pipeline.index.judge.policy.model.features)
+        assert pipeline.judge.policy.model == shipped.text_only
+        assert not LOGPROB_SIGNALS & set(pipeline.judge.policy.model.features)
         answer = pipeline.ask("Where were the missiles fired from?")
         assert answer.certainty is not Certainty.UNCHECKED and answer.confidence is not None
     finally:
@@ -184,8 +184,8 @@ def test_a_server_that_gives_log_probabilities_is_judged_with_them(tmp_path, mon
     pipeline, shipped = _judged_by_a_user_judge(served, "vllm", tmp_path, monkeypatch)
     try:
         assert not pipeline.llm.llama_cpp and pipeline.llm.logprobs
-        assert pipeline.index.judge.policy.model == shipped.full
-        assert LOGPROB_SIGNALS & set(pipeline.index.judge.policy.model.features)
+        assert pipeline.judge.policy.model == shipped.full
+        assert LOGPROB_SIGNALS & set(pipeline.judge.policy.model.features)
         answer = pipeline.ask("Where were the missiles fired from?")
         assert not any("self-check" in d for d in answer.disabled)  # it ran
         assert any("calculation" in d for d in answer.disabled)  # a raw prompt: still off

@@ -3,15 +3,9 @@
 import pytest
 
 from qa.errors import InvalidQuestionError
-from qa.kinds import Kind
-from qa.prepare import prepare, still_asks
-from qa.questions import (
-    as_direct_question,
-    clean_question,
-    clean_rewrite,
-    needs_rewrite,
-    normalise_history,
-)
+from qa.language import Kind
+from qa.prepare import as_direct_question, clean_rewrite, needs_rewrite, prepare, still_asks
+from qa.user_input import clean_question, normalise_history
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "\n\t", "\x00\x01"])

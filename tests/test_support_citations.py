@@ -64,7 +64,7 @@ def test_wrong_citation_is_reattached_to_the_supporting_sentence(context):
     wrong = _number_of(passages, "David Choi")
     raw = f"Both missiles flew more than 400 miles [{wrong}]."
     result = shown_of(
-        Verifier("How far did the missiles fly?", passages, sentences, 0.5).verify(raw)
+        Verifier(sentences, 0.5).verify("How far did the missiles fly?", passages, raw)
     )
     assert result.text == "Both missiles flew more than 400 miles [1]."
     assert result.citations[0].quote == "It estimated that both missiles flew more than 400 miles."
@@ -77,7 +77,7 @@ def test_the_verifier_reports_every_sentence_and_the_judge_shows_only_supported_
     passages, sentences = context
     n = _number_of(passages, "400 miles")
     raw = f"Both missiles flew more than 400 miles [{n}]. The president of France is Macron [2]."
-    verified = Verifier("How far did they fly?", passages, sentences, 0.5).verify(raw)
+    verified = Verifier(sentences, 0.5).verify("How far did they fly?", passages, raw)
     # Facts: both sentences, each with what supports it (nothing, for the second).
     assert [s.text for s in verified.sentences] == [
         "Both missiles flew more than 400 miles.",
@@ -92,7 +92,7 @@ def test_the_verifier_reports_every_sentence_and_the_judge_shows_only_supported_
 def test_unsupported_claims_are_dropped_and_the_answer_abstains(context):
     passages, sentences = context
     raw = "The president of France is Emmanuel Macron [2]."
-    verified = Verifier("Who is the president of France?", passages, sentences, 0.5).verify(raw)
+    verified = Verifier(sentences, 0.5).verify("Who is the president of France?", passages, raw)
     assert not verified.answered and verified.sentences[0].role is Role.ANSWER
     result = shown_of(verified)
     assert result.text == ABSTAIN_TEXT
@@ -103,7 +103,7 @@ def test_unsupported_claims_are_dropped_and_the_answer_abstains(context):
 def test_out_of_range_markers_and_missing_markers_are_handled(context):
     passages, sentences = context
     raw = "Kim arrived in Russia by armored train [99]. He met Putin at the Vostochny Cosmodrome."
-    result = shown_of(Verifier("How did Kim travel?", passages, sentences, 0.5).verify(raw))
+    result = shown_of(Verifier(sentences, 0.5).verify("How did Kim travel?", passages, raw))
     assert [c.number for c in result.citations] == [1, 2]
     assert "[1]" in result.text and "[2]" in result.text
     assert "armored train" in result.citations[0].quote
@@ -116,7 +116,7 @@ def test_abstention_keeps_the_related_fact_with_citation(context):
         "The documents do not say what type of missiles they were. "
         f"It only says they were short-range ballistic missiles [{n}]."
     )
-    verified = Verifier("What is the missile's name?", passages, sentences, 0.5).verify(raw)
+    verified = Verifier(sentences, 0.5).verify("What is the missile's name?", passages, raw)
     assert verified.declined
     result = shown_of(verified)
     assert result.text.startswith("The documents do not say")
@@ -126,7 +126,7 @@ def test_abstention_keeps_the_related_fact_with_citation(context):
 def test_questions_in_answers_are_dropped(context):
     passages, sentences = context
     raw = "Why did Kim cross the border to Russia [1]? To see the missile launch facility [3]!"
-    result = shown_of(Verifier("Tell me a joke", passages, sentences, 0.5).verify(raw))
+    result = shown_of(Verifier(sentences, 0.5).verify("Tell me a joke", passages, raw))
     assert all(not part.endswith("?") for part in result.text.split("["))
     assert "Why did Kim" not in result.text
 
@@ -159,9 +159,11 @@ def test_a_name_or_place_the_cited_sentence_lacks_is_unstated(context):
 def test_the_verifier_drops_an_answer_whose_place_is_not_cited(context):
     passages, sentences = context
     n = _number_of(passages, "Jung Pak")
-    verifier = Verifier("Where did Jung Pak speak?", passages, sentences, 0.5)
-    assert verifier.verify(f"At a policy forum in Washington, D.C. [{n}].").answered
-    assert not verifier.verify(f"At a policy forum in New York [{n}].").answered
+    verifier, asked = Verifier(sentences, 0.5), "Where did Jung Pak speak?"
+    assert verifier.verify(
+        asked, passages, f"At a policy forum in Washington, D.C. [{n}]."
+    ).answered
+    assert not verifier.verify(asked, passages, f"At a policy forum in New York [{n}].").answered
 
 
 def test_a_planted_command_is_never_evidence_but_reporting_about_instructions_is():
