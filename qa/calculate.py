@@ -1,8 +1,9 @@
 """Answers that must be computed: a total or a difference of figures in the documents.
 
-A 1.5B model asked "how much farther ...?" answers with one of the stated figures, not
-the difference. Asked to first copy the figures it needs, it usually writes the right
-arithmetic, though not always the right result. So for such questions the model lists the
+A small model asked "how much farther ...?" may answer with one of the stated figures,
+not the difference; asked to first copy the figures it needs, it more often writes the
+right arithmetic, though not always the right result (docs/design.md). So for such
+questions the model lists the
 figures and writes the calculation; the result is recomputed here, and the verifier then
 checks every operand against the cited sentences (see :func:`qa.support.shown_calculation`).
 The answer shows its working: "890 miles - 425 miles = 465 miles [1][2]."

@@ -80,8 +80,8 @@ def render_streaming(raw: str) -> str:
 
     The draft is greyed and labelled "checking": the checked answer (or a refusal, when
     the checks reject it) replaces it in place, so nothing shown as an answer is ever
-    taken back. Holding every word until the judge decides would cost the user the
-    first-token time (~0.5 s) for the whole answer (1.5-5 s on 2 cores).
+    taken back. Holding every word until the judge decides would make the user wait for
+    the whole answer instead of its first token (docs/performance.md).
     """
     return (
         f'<div class="qa-answer qa-streaming"><div class="qa-checking">{CHECKING_LABEL}</div>'

@@ -81,8 +81,8 @@ class Config(IndexConfig):
     # this many characters in all (~220 tokens; 0 keeps whole passages): see qa.evidence.
     evidence_char_budget: int = 900
     # When the model refuses over the whole corpus, ask once more over only the question's
-    # best sentences (a 1.5B model misses a fact inside ~2,000 tokens that it finds in
-    # ~200); the answer is verified and checked like any other.
+    # best sentences (a small model can miss in a long prompt a fact it finds in a short
+    # one; docs/calibration.md); the answer is verified and checked like any other.
     second_look: bool = True
     # (only when the refusal was unsure: `qa calibrate` fits how unsure, see qa.judge)
 

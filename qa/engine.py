@@ -119,11 +119,10 @@ def configure_speculation(params: Any, settings: EngineSettings) -> None:
     "ngram" proposes what followed the last ``ngram_size`` tokens where they occur earlier
     in the slot (prompt and answer so far: answers quote their documents), up to
     ``draft_max`` tokens, and the model scores the proposal in one batch; greedy
-    verification keeps exactly the tokens it would have written one by one. It is off by
-    default because on 2 cores it does not pay: decode is ~31 ms a token here and a
-    verified proposal costs about as much per token, so with 35-40 % of proposed tokens
-    accepted answers got slower (docs/performance.md, ``qa bench --compare-speculative off,ngram``).
-    A draft model (the 0.5B Qwen) was slower still and cannot follow a restored slot.
+    verification keeps exactly the tokens it would have written one by one. Off by
+    default: where a verified proposal costs about as much per token as decoding, it does
+    not pay (measured by ``qa bench --compare-speculative off,ngram``; docs/performance.md,
+    which also has the draft-model try).
     """
     import xllamacpp
 

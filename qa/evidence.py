@@ -1,7 +1,7 @@
 """Sentence-level evidence selection: read the model only the sentences that matter.
 
 When the corpus is larger than the prompt budget, each question brings fresh passages,
-and every fresh token costs prefill time (~15 ms each on 2 cores). Retrieval returns
+and every fresh token costs prefill time (docs/performance.md). Retrieval returns
 whole passages of two or three sentences, most of which do not bear on the question.
 This stage keeps, within a character budget, the sentences that score best on the
 question — embedding similarity plus the share of the question's content words they

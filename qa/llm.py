@@ -299,9 +299,9 @@ class LLMClient:
         """Put the evaluated ``prefix`` into every slot; "restored", "computed" or "skipped".
 
         A slot file a previous start saved (keyed by model, slot size and prefix text) is
-        restored into every slot (~10 ms each). Otherwise the first slot reads the prefix
-        and is saved, then restored into the others, so several users at once, and the
-        next cold start, all skip the prefill (~30 ms a token on 2 cores). The first slot
+        restored into every slot. Otherwise the first slot reads the prefix and is saved,
+        then restored into the others, so several users at once, and the next cold start,
+        all skip its prefill (the costs: docs/performance.md). The first slot
         reads only what it does not already hold: the server keeps the tokens the new
         prefix shares with the one warmed before (the rules; for a corpus that grew, every
         document it had). Where this client can see the slot files (the local engine), a
@@ -389,12 +389,12 @@ class LLMClient:
         return best, shared
 
     def refill_idle_slots(self) -> int:
-        """Put the warmed prefix back into every idle slot (~10 ms each); how many took it.
+        """Put the warmed prefix back into every idle slot; how many took it.
 
         A detour through another prompt that shares only the rules with the answering
         prompt (a second look) leaves its slot holding that prompt; the server then keeps
-        the shared rules for the next question there and re-reads the article (~13 s on
-        2 cores, measured under load) instead of taking it from its prompt cache. A slot
+        the shared rules for the next question there and re-reads the article instead of
+        taking it from its prompt cache (docs/performance.md). A slot
         that is busy refuses the restore, which is harmless.
         """
         if not self.llama_cpp or not self._prefix_file:

@@ -2,11 +2,10 @@
 
 The question is never emptied or cut: instructions in it are data, like the documents
 (the prompt's rules say so, and the judge refuses what the documents do not answer). A
-request is made direct
-("Tell me what Putin said…" -> "What Putin said…?": the 1.5B model answers the question
-form better), a follow-up that leans on earlier turns is rewritten by the model into a
-standalone question, and the request's kind (fact, list, summary, yes/no, why/how,
-byline) is read from its wording (:mod:`qa.language`).
+request is made direct ("Tell me what Putin said…" -> "What Putin said…?"), a follow-up
+that leans on earlier turns is rewritten by the model into a standalone question, and the
+request's kind (fact, list, summary, yes/no, why/how, byline) is read from its wording
+(:mod:`qa.language`).
 """
 
 from __future__ import annotations
@@ -97,8 +96,7 @@ def needs_rewrite(question: str, history: Sequence[tuple[str, str]]) -> bool:
     """A follow-up that leans on earlier turns: a pronoun, or a few words that name nothing.
 
     A short question that names its own subject ("Who approved the budget?", "Who is
-    Kozlov?") stands alone and is not rewritten: a rewrite can only add what was not asked
-    ("Who approved the budget?" came back as "The city council approved the budget.").
+    Kozlov?") stands alone and is not rewritten: a rewrite can only add what was not asked.
     A fragment ("When?", "The budget?", "In which city?", "What about Putin?") is rewritten.
     """
     if not history:
