@@ -199,10 +199,11 @@ def test_the_verifier_drops_a_claim_whose_place_is_not_in_its_cited_sentence(see
     pipeline = get_pipeline(seed_config)
     snapshot = pipeline.index
     question = "Where did Jung Pak speak?"
-    verifier = pipeline._verifier(snapshot, question, snapshot.passages)
-    number = next(i for i, p in enumerate(snapshot.passages, 1) if "Jung Pak" in p.text)
-    true = verifier.verify(f"Jung Pak spoke at a policy forum in Washington, D.C. [{number}].")
-    made_up = verifier.verify(f"Jung Pak spoke at a policy forum in New York [{number}].")
+    passages = snapshot.passages
+    number = next(i for i, p in enumerate(passages, 1) if "Jung Pak" in p.text)
+    said = "Jung Pak spoke at a policy forum in {} [" + str(number) + "]."
+    true = snapshot.verifier.verify(question, passages, said.format("Washington, D.C."))
+    made_up = snapshot.verifier.verify(question, passages, said.format("New York"))
     assert true.answered and "Washington" in true.supported[0].text
     assert not made_up.answered, made_up.sentences
     assert made_up.sentences[0].support is None  # reported as unsupported, not rewritten
