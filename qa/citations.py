@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from qa.config import Config
 from qa.prompts import ABSTAIN_TEXT
@@ -38,6 +39,9 @@ _META_LEAD = re.compile(
 _CONFIG = Config.model_fields  # the defaults live in qa.config
 _FILE_NAME = re.compile(r"[\w .-]+\.(?:txt|md|html?|pdf|docx?)", re.IGNORECASE)
 _ITEM_SPLIT = re.compile(r",\s+(?:and\s+)?|\s+and\s+")
+
+
+_REFUSAL_WORDS = normalize_answer(ABSTAIN_TEXT)
 
 
 def dedupe_items(claim: str) -> str:
@@ -130,7 +134,7 @@ def is_refusal(sentence: str) -> bool:
     Only that exact phrase counts: a factual negative ("The ministry did not reveal the
     missiles' type.") is an answer to check like any other, not a refusal.
     """
-    return normalize_answer(sentence).startswith(normalize_answer(ABSTAIN_TEXT))
+    return normalize_answer(sentence).startswith(_REFUSAL_WORDS)
 
 
 @dataclass(frozen=True)
@@ -202,9 +206,10 @@ class Verifier:
         text = normalize_answer(claim)
         return bool(_FILE_NAME.fullmatch(claim.strip(" .")) or text in self._titles)
 
-    @property
-    def _titles(self) -> set[str]:
-        return {normalize_answer(t) for t in self.document_titles}
+    @cached_property
+    def _titles(self) -> frozenset[str]:
+        """The document titles' words, normalised once per snapshot."""
+        return frozenset(normalize_answer(t) for t in self.document_titles)
 
     def _qa_similarity(self, question: str, claim: str, support: Support) -> float:
         # Does the question-plus-answer read like the source? Catches a right word in the

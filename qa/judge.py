@@ -138,10 +138,9 @@ class Judge:
         self.model = policy.model if policy is not None else None
         self.similarity = similarity
         self.yes_probability = yes_probability
-        self.collecting = settings.collecting
         # Serving reads only the costly signals the fitted model uses; calibrating, all;
         # an unchecked model, none.
-        unfitted = COSTLY if self.collecting else frozenset()
+        unfitted = COSTLY if settings.collecting else frozenset()
         self.self_checks = sorted(self.model.costly if self.model else unfitted)
 
     def screen(self, question: PreparedQuestion, retrieved: Retrieved) -> Judgement | None:
@@ -158,7 +157,7 @@ class Judge:
         if self.model is not None:
             below = self.model.second_look_below
         else:
-            below = 1.0 if self.collecting else 0.0
+            below = 1.0 if self.settings.collecting else 0.0
         return below > 0 and (p_refusal is None or p_refusal < below)
 
     def decide(self, case: Case) -> Judgement:
@@ -246,7 +245,7 @@ class Judge:
             signals |= self.costly_signals(asked, claim, window, draft)
             model = self.model
         if model is None:  # collecting signals, or a model no judge is fitted for
-            reasons = () if self.collecting else ("no judge is fitted for this model",)
+            reasons = () if self.settings.collecting else ("no judge is fitted for this model",)
             return Judgement(
                 Decision.ANSWER,
                 shown.text,

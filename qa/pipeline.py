@@ -87,7 +87,6 @@ class Pipeline:
         self.config = config
         self.llm = llm
         self.indexes = indexes
-        self.similarity = similarity
         self.judge = judge
         self.model_name = model_name
         self.judged_by = judged_by  # which judge file, or why answers are unchecked

@@ -65,8 +65,8 @@ def content_text(content: object) -> str:
     """The text of a chat message's content: a string, a list of parts, or a part dict."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
+    if isinstance(content, list | tuple):
         return " ".join(content_text(part) for part in content)
     if isinstance(content, dict):
-        return str(content.get("text", ""))
+        return str(content.get("text") or "")
     return "" if content is None else str(content)
